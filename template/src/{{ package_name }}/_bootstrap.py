@@ -82,7 +82,7 @@ async def direct_connection(dsn: str) -> AsyncIterator[Connection]:
 
 @asynccontextmanager
 async def advisory_lock(
-    connect: ConnectionFactory, key: str, *, timeout: float
+    connect: ConnectionFactory, key: str, *, give_up_after: float
 ) -> AsyncIterator[Connection]:
     """Hold PostgreSQL's session advisory lock for ``key`` on a connection from ``connect``.
 
@@ -91,7 +91,7 @@ async def advisory_lock(
     (it needs a second connection for the migrations).
     """
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
+    deadline = loop.time() + give_up_after
     delay = 0.005
     while True:
         async with connect() as conn:
@@ -103,7 +103,7 @@ async def advisory_lock(
                 return
         if loop.time() + delay > deadline:
             raise TimeoutError(
-                f"could not take the advisory lock {key!r} within {timeout} s: "
+                f"could not take the advisory lock {key!r} within {give_up_after} s: "
                 "another instance is still initializing the same schema"
             )
         await asyncio.sleep(delay)

@@ -1,0 +1,155 @@
+"""Rendering, installing and running generated projects for the template's own tests."""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import subprocess
+import sys
+import venv
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import copier
+
+REPO = Path(__file__).resolve().parent.parent
+TEMPLATE_FILES = ("copier.yml", "template")
+SUPPORTED_PYTHONS = ("3.10", "3.11", "3.12", "3.13")
+
+
+def snapshot_template(dst: Path) -> Path:
+    """Copy the template's working tree (committed or not) to ``dst``, outside any git repo.
+
+    Copier renders a git template from its last tag or commit; the tests must see the
+    tree as it is now, so they render from a plain copy.
+    """
+    dst.mkdir(parents=True, exist_ok=True)
+    for name in TEMPLATE_FILES:
+        src = REPO / name
+        if src.is_dir():
+            shutil.copytree(src, dst / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(src, dst / name)
+    return dst
+
+
+def render(template: Path, dst: Path, answers: dict[str, Any] | None = None) -> Path:
+    """Generate a project from ``template`` with ``answers`` (defaults for the rest)."""
+    copier.run_copy(
+        str(template), dst, data=answers or {}, defaults=True, quiet=True, unsafe=True
+    )
+    return dst
+
+
+def tree(root: Path) -> dict[str, bytes]:
+    """Every file below ``root`` (relative path -> bytes), caches left out."""
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and "__pycache__" not in p.parts and ".mypy_cache" not in p.parts
+    }
+
+
+def run(
+    args: list[str | Path], cwd: Path, *, env: dict[str, str] | None = None, timeout: float = 900
+) -> subprocess.CompletedProcess[str]:
+    """Run a command, failing with its output when it exits non-zero."""
+    proc = subprocess.run(
+        [str(a) for a in args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise AssertionError(
+            f"{' '.join(map(str, args))} exited {proc.returncode} in {cwd}\n"
+            f"--- stdout ---\n{proc.stdout[-20000:]}\n--- stderr ---\n{proc.stderr[-10000:]}"
+        )
+    return proc
+
+
+@cache
+def find_python(version: str) -> str | None:
+    """An interpreter of exactly ``version`` ("3.12") on this machine, or None."""
+    pyenv_root = os.environ.get("PYENV_ROOT", str(Path.home() / ".pyenv"))
+    candidates = [
+        sys.executable if f"{sys.version_info.major}.{sys.version_info.minor}" == version else None,
+        shutil.which(f"python{version}"),
+        *sorted(glob.glob(f"{pyenv_root}/versions/{version}.*/bin/python{version}"), reverse=True),
+        f"/usr/bin/python{version}",
+    ]
+    for exe in filter(None, candidates):
+        try:
+            out = subprocess.run(
+                [exe, "-c", "import sys, venv; print('%d.%d' % sys.version_info[:2])"],
+                capture_output=True, text=True, timeout=30, check=False,
+            )
+        except OSError:
+            continue
+        if out.returncode == 0 and out.stdout.strip() == version:
+            return exe
+    return None
+
+
+def python_for(python_min: str) -> str | None:
+    """The interpreter that tests a project needing ``python_min``: that exact version if
+    the machine has it (the floor is what breaks), else this one if it is new enough."""
+    exact = find_python(python_min)
+    if exact:
+        return exact
+    current = (sys.version_info.major, sys.version_info.minor)
+    if current >= tuple(int(p) for p in python_min.split(".")):
+        return sys.executable
+    return None
+
+
+def make_venv(where: Path, python: str) -> Path:
+    """A fresh virtual environment made by ``python``; returns its bin directory."""
+    if Path(python).resolve() == Path(sys.executable).resolve():
+        venv.create(where, with_pip=True, clear=True)
+    else:
+        run([python, "-m", "venv", "--clear", where], cwd=where.parent)
+    return where / "bin"
+
+
+@dataclass
+class JUnitReport:
+    """What a pytest --junitxml file says."""
+
+    passed: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+    @classmethod
+    def read(cls, path: Path) -> JUnitReport:
+        report = cls()
+        for case in ET.parse(path).getroot().iter("testcase"):
+            name = f"{case.get('classname')}::{case.get('name')}"
+            if case.find("failure") is not None or case.find("error") is not None:
+                report.failed.append(name)
+            elif case.find("skipped") is not None:
+                report.skipped.append(name)
+            else:
+                report.passed.append(name)
+        return report
+
+    def passed_in_mode(self, mode: str) -> list[str]:
+        return [name for name in self.passed if f"[{mode}]" in name]
+
+
+def subprocess_env(**extra: str) -> dict[str, str]:
+    """The environment for a generated project's tools: ours, minus our venv's traces."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"VIRTUAL_ENV", "PYTHONPATH"} and not k.startswith("PYTEST_")
+    }
+    env.update(extra)
+    return env

@@ -1,0 +1,147 @@
+"""What `copier copy` writes: a complete, lint-clean project, the same every time."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import tomllib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.conftest import CUSTOM_ANSWERS
+from tests.support import REPO, SUPPORTED_PYTHONS, subprocess_env, tree
+
+DEFAULT_FILES = {
+    ".copier-answers.yml",
+    ".gitignore",
+    "LICENSE",
+    "README.md",
+    "pyproject.toml",
+    "src/my_library/__init__.py",
+    "src/my_library/_bootstrap.py",
+    "src/my_library/core.py",
+    "src/my_library/migrations/001_initial.sql",
+    "src/my_library/models.py",
+    "src/my_library/py.typed",
+    "src/my_library/sql.py",
+    "tests/__init__.py",
+    "tests/conftest.py",
+    "tests/postgres.py",
+    "tests/test_lifecycle.py",
+    "tests/test_migrations.py",
+    "tests/test_records.py",
+    "tests/test_usage_errors.py",
+}
+
+
+def test_defaults_give_the_complete_project(generate: Callable[..., Path]) -> None:
+    """`copier copy --defaults` writes the library, its migrations, tests and metadata."""
+    project = generate()
+    assert set(tree(project)) == DEFAULT_FILES
+
+
+def test_answers_file_records_the_answers_for_updates(generate: Callable[..., Path]) -> None:
+    """The answers file holds every asked answer and the source, and no computed value."""
+    answers = yaml.safe_load((generate(CUSTOM_ANSWERS) / ".copier-answers.yml").read_text())
+    for key, value in CUSTOM_ANSWERS.items():
+        assert answers[key] == value
+    assert "_src_path" in answers
+    assert not {"python_keywords", "reserved_module_names", "reserved_class_names"} & set(answers)
+
+
+def test_custom_answers_reach_every_file(generate: Callable[..., Path]) -> None:
+    """No default name survives anywhere when every answer is customised."""
+    project = generate(CUSTOM_ANSWERS)
+    files = tree(project)
+    assert "src/acme_ledger/migrations/001_initial.sql" in files
+    for path, content in files.items():
+        text = content.decode()
+        assert not re.search(r"my[_-]library|MyLibrary", text, re.IGNORECASE), path
+
+    meta = tomllib.loads(files["pyproject.toml"].decode())
+    assert meta["project"]["name"] == "acme-ledger-db"
+    assert meta["project"]["description"] == CUSTOM_ANSWERS["description"]
+    assert meta["project"]["requires-python"] == ">=3.11"
+    assert meta["project"]["license"] == "Apache-2.0"
+    assert meta["project"]["authors"] == [
+        {"name": "Acme Platform Team", "email": "platform@acme.example"}
+    ]
+    assert meta["tool"]["ruff"]["target-version"] == "py311"
+    assert meta["tool"]["mypy"]["python_version"] == "3.11"
+    assert meta["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"] == ["src/acme_ledger"]
+
+    core = files["src/acme_ledger/core.py"].decode()
+    assert "class LedgerStore:" in core
+    assert 'DEFAULT_SCHEMA = "ledger_data"' in core
+    assert "from acme_ledger import LedgerStore" in files["tests/conftest.py"].decode()
+    assert "Apache License" in files["LICENSE"].decode()
+
+
+def test_proprietary_license_writes_no_license_file(generate: Callable[..., Path]) -> None:
+    """A proprietary library gets no LICENSE and a classifier that blocks uploads."""
+    project = generate({"license": "Proprietary"})
+    assert not (project / "LICENSE").exists()
+    meta = tomllib.loads((project / "pyproject.toml").read_text())
+    assert "license" not in meta["project"]
+    assert "Private :: Do Not Upload" in meta["project"]["classifiers"]
+
+
+def test_same_answers_give_identical_trees(generate: Callable[..., Path]) -> None:
+    """Rendering is deterministic: two runs with the same answers match byte for byte."""
+    answers = {**CUSTOM_ANSWERS, "copyright_year": "2026"}
+    assert tree(generate(answers)) == tree(generate(answers))
+
+
+def test_plain_files_are_copied_verbatim(generate: Callable[..., Path]) -> None:
+    """Files without .jinja (SQL with {{tables.x}}, Jinja-free modules) arrive unchanged."""
+    project = generate(CUSTOM_ANSWERS)
+    source = REPO / "template" / "src" / "{{ package_name }}"
+    for name in ("_bootstrap.py", "models.py", "sql.py", "migrations/001_initial.sql"):
+        assert (project / "src/acme_ledger" / name).read_bytes() == (source / name).read_bytes()
+    sql = (project / "src/acme_ledger/migrations/001_initial.sql").read_text()
+    assert "CREATE TABLE {{tables.records}}" in sql
+
+
+def test_no_template_syntax_is_left_in_python(generate: Callable[..., Path]) -> None:
+    """Only pgdbm's own placeholders may remain in generated Python files."""
+    project = generate(CUSTOM_ANSWERS)
+    for path in project.rglob("*.py"):
+        text = path.read_text()
+        assert "{%" not in text, path
+        leftovers = re.findall(r"\{\{(?!tables\.|schema\}\}|tables\.name\}\})[^}]*\}\}", text)
+        assert leftovers == [], path
+
+
+LINT_VARIANTS: dict[str, dict[str, Any]] = {
+    **{
+        f"python{version}": {"python_min": version, "package_name": f"lib_{version[2:]}"}
+        for version in SUPPORTED_PYTHONS
+    },
+    "custom": CUSTOM_ANSWERS,
+    "proprietary": {"license": "Proprietary", "class_name": "ZzzStore", "package_name": "aaa"},
+}
+
+
+@pytest.mark.parametrize("variant", LINT_VARIANTS)
+def test_rendered_project_is_ruff_and_mypy_strict_clean(
+    generate: Callable[..., Path], variant: str, tmp_path: Path
+) -> None:
+    """Every variant (each minimum Python included) passes ruff and mypy --strict as configured."""
+    project = generate(LINT_VARIANTS[variant], name=variant)
+    env = subprocess_env()
+    for command in (
+        ["ruff", "check", "--no-cache", "."],
+        ["ruff", "format", "--check", "--no-cache", "."],
+        ["mypy", "--cache-dir", str(tmp_path / "mypy")],
+    ):
+        proc = subprocess.run(
+            [sys.executable, "-m", *command], cwd=project, env=env, capture_output=True, text=True
+        )
+        assert proc.returncode == 0, f"{command}:\n{proc.stdout}\n{proc.stderr}"
+    meta = tomllib.loads((project / "pyproject.toml").read_text())
+    assert meta["tool"]["mypy"]["strict"] is True
