@@ -1,0 +1,217 @@
+"""Generated projects install, pass their own suites in both modes, and ship their migrations."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import CUSTOM_ANSWERS, Installed
+from tests.support import (
+    SUPPORTED_PYTHONS,
+    JUnitReport,
+    make_venv,
+    python_for,
+    run,
+    subprocess_env,
+)
+
+pytestmark = pytest.mark.generated_suite
+
+Install = Callable[[str, dict[str, Any], str], Installed]
+
+# Each variant installs with the oldest Python it supports when this machine has it.
+VARIANTS: dict[str, dict[str, Any]] = {
+    "defaults": {},
+    "custom": CUSTOM_ANSWERS,
+    **{
+        f"min{version}": {
+            "python_min": version,
+            "package_name": f"orders_{version.replace('.', '')}",
+            "class_name": "OrderBook",
+            "schema_name": "orders",
+        }
+        for version in SUPPORTED_PYTHONS
+        if version not in {"3.10", "3.11"}  # the floors of "defaults" and "custom"
+    },
+}
+RUNNABLE = {
+    name: python
+    for name, answers in VARIANTS.items()
+    if (python := python_for(answers.get("python_min", "3.10"))) is not None
+}
+MIN_TESTS_PER_MODE = 13  # the library tests the template ships, per mode
+
+
+def _version(python: str) -> str:
+    out = subprocess.run(
+        [python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+        capture_output=True, text=True, check=True,
+    )
+    return out.stdout.strip()
+
+
+def test_every_supported_python_is_installed_and_tested_where_possible() -> None:
+    """The matrix covers each minimum Python this machine can run (3.11 always can)."""
+    assert "defaults" in RUNNABLE and "custom" in RUNNABLE
+    tested = {_version(python) for python in RUNNABLE.values()}
+    assert f"{sys.version_info.major}.{sys.version_info.minor}" in tested or len(tested) >= 2
+    print(f"\ninstall+test matrix: { {k: _version(v) for k, v in RUNNABLE.items()} }")
+
+
+def _run_suite(project: Installed, junit: Path, *extra: str, **env: str) -> JUnitReport:
+    project.run(
+        project.bin / "python", "-m", "pytest", "-p", "no:cacheprovider",
+        f"--junitxml={junit}", *extra, **env,
+    )
+    return JUnitReport.read(junit)
+
+
+def _assert_both_modes_passed(report: JUnitReport) -> None:
+    assert report.failed == []
+    assert report.skipped == []
+    standalone = report.passed_in_mode("standalone")
+    shared = report.passed_in_mode("shared")
+    assert len(standalone) >= MIN_TESTS_PER_MODE, report.passed
+    # Every library test ran in both modes.
+    assert sorted(n.replace("[standalone]", "") for n in standalone) == sorted(
+        n.replace("[shared]", "") for n in shared
+    )
+
+
+@pytest.mark.parametrize("variant", sorted(RUNNABLE))
+def test_generated_suite_passes_in_both_modes(
+    install: Install, variant: str, tmp_path: Path
+) -> None:
+    """`pip install -e '.[test,lint]' && pytest` passes, with tests from both modes."""
+    project = install(variant, VARIANTS[variant], RUNNABLE[variant])
+    report = _run_suite(project, tmp_path / "junit.xml")
+    _assert_both_modes_passed(report)
+    server = "TEST_DATABASE_URL" if os.environ.get("TEST_DATABASE_URL") else "embedded server"
+    print(f"\n{variant} (Python {_version(project.python)}, {server}): "
+          f"{len(report.passed)} passed, both modes")
+
+
+@pytest.mark.parametrize("variant", sorted(RUNNABLE))
+def test_generated_project_lints_with_its_own_tools(install: Install, variant: str) -> None:
+    """The project's own ruff and mypy --strict, in its own environment, find nothing."""
+    project = install(variant, VARIANTS[variant], RUNNABLE[variant])
+    project.run(project.bin / "ruff", "check", "--no-cache", ".")
+    project.run(project.bin / "ruff", "format", "--check", "--no-cache", ".")
+    project.run(project.bin / "mypy")
+
+
+def test_wheel_ships_migrations_and_works_installed(
+    install: Install, tmp_path: Path
+) -> None:
+    """The built wheel carries the SQL and py.typed, and the suite passes against it."""
+    source = install("defaults", VARIANTS["defaults"], RUNNABLE["defaults"])
+    dist = tmp_path / "dist"
+    run([sys.executable, "-m", "build", "--wheel", "--outdir", dist, source.path],
+        cwd=tmp_path, env=subprocess_env())
+    (wheel,) = dist.glob("*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert "my_library/migrations/001_initial.sql" in names
+    assert "my_library/py.typed" in names
+    assert not any(name.startswith("tests/") for name in names)
+
+    bin_dir = make_venv(tmp_path / "venv", source.python)
+    run([bin_dir / "python", "-m", "pip", "install", "-q", f"{wheel}[test]"],
+        cwd=tmp_path, env=subprocess_env())
+    installed = Installed(source.path, bin_dir, source.python)
+    located = installed.run(bin_dir / "python", "-c", "import my_library; print(my_library.__file__)")
+    assert "site-packages" in located.stdout
+    _assert_both_modes_passed(_run_suite(installed, tmp_path / "junit.xml"))
+
+
+HOLD_TEST = '''
+import asyncio
+import os
+from pathlib import Path
+
+
+async def test_hold(lib: object) -> None:
+    Path(os.environ["HOLD_MARKER"]).write_text("server up")
+    await asyncio.sleep(300)
+'''
+
+
+def _postmaster_pid(data_dir: Path) -> int:
+    return int((data_dir / "postmaster.pid").read_text().split()[0])
+
+
+def _alive(pid: int) -> bool:
+    """Running, not exited: a zombie waiting for its parent counts as gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rpartition(")")[2].split()[0] != "Z"
+
+
+def _wait_until(predicate: Callable[[], bool], seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return predicate()
+
+
+def _start_held_run(project: Installed, tmp_path: Path) -> tuple[subprocess.Popen[str], Path, int]:
+    """Start the generated suite on a test that waits with the embedded server running."""
+    copy = tmp_path / "held"
+    subprocess.run(["cp", "-r", str(project.path), str(copy)], check=True)
+    (copy / "tests" / "test_zz_hold.py").write_text(HOLD_TEST)
+    marker = tmp_path / "marker"
+    env = subprocess_env(HOLD_MARKER=str(marker))
+    env.pop("TEST_DATABASE_URL", None)  # this is about the embedded server
+    proc = subprocess.Popen(
+        [str(project.bin / "python"), "-m", "pytest", "-p", "no:cacheprovider",
+         "tests/test_zz_hold.py", "-k", "standalone"],
+        cwd=copy, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    assert _wait_until(marker.exists, 120), "the held test never started"
+    data_dir = Path(tempfile.gettempdir()) / f"pgdbm-test-pg-{proc.pid}"
+    postmaster = _postmaster_pid(data_dir)
+    assert _alive(postmaster)
+    return proc, data_dir, postmaster
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_interrupted_run_leaves_no_server(
+    install: Install, tmp_path: Path, sig: signal.Signals
+) -> None:
+    """Ctrl-C or SIGTERM mid-test stops the embedded server and deletes its data."""
+    project = install("defaults", VARIANTS["defaults"], RUNNABLE["defaults"])
+    proc, data_dir, postmaster = _start_held_run(project, tmp_path)
+    proc.send_signal(sig)
+    output, _ = proc.communicate(timeout=120)
+    assert proc.returncode != 0, output
+    assert _wait_until(lambda: not _alive(postmaster), 30), output
+    assert not data_dir.exists(), output
+
+
+def test_killed_run_is_reaped_by_the_next_run(install: Install, tmp_path: Path) -> None:
+    """A SIGKILLed run's server is stopped and deleted when the next session starts."""
+    project = install("defaults", VARIANTS["defaults"], RUNNABLE["defaults"])
+    proc, data_dir, postmaster = _start_held_run(project, tmp_path)
+    proc.kill()
+    proc.communicate(timeout=60)
+    assert _alive(postmaster)  # nothing could clean up after SIGKILL
+
+    env = subprocess_env()
+    env.pop("TEST_DATABASE_URL", None)
+    run([project.bin / "python", "-m", "pytest", "-p", "no:cacheprovider", "-q",
+         "tests/test_usage_errors.py"], cwd=project.path, env=env)
+    assert _wait_until(lambda: not _alive(postmaster), 30)
+    assert not data_dir.exists()
