@@ -39,9 +39,7 @@ def snapshot_template(dst: Path) -> Path:
 
 def render(template: Path, dst: Path, answers: dict[str, Any] | None = None) -> Path:
     """Generate a project from ``template`` with ``answers`` (defaults for the rest)."""
-    copier.run_copy(
-        str(template), dst, data=answers or {}, defaults=True, quiet=True, unsafe=True
-    )
+    copier.run_copy(str(template), dst, data=answers or {}, defaults=True, quiet=True, unsafe=True)
     return dst
 
 
@@ -89,7 +87,10 @@ def find_python(version: str) -> str | None:
         try:
             out = subprocess.run(
                 [exe, "-c", "import sys, venv; print('%d.%d' % sys.version_info[:2])"],
-                capture_output=True, text=True, timeout=30, check=False,
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=False,
             )
         except OSError:
             continue
@@ -153,3 +154,32 @@ def subprocess_env(**extra: str) -> dict[str, str]:
     }
     env.update(extra)
     return env
+
+
+# Answers that differ from every default, to catch a name hard-coded anywhere.
+CUSTOM_ANSWERS: dict[str, Any] = {
+    "project_name": "Acme Ledger",
+    "package_name": "acme_ledger",
+    "distribution_name": "acme-ledger-db",
+    "class_name": "LedgerStore",
+    "schema_name": "ledger_data",
+    "description": 'Ledger "entries" for Acme\'s back office',
+    "author_name": "Acme Platform Team",
+    "author_email": "platform@acme.example",
+    "python_min": "3.11",
+    "license": "Apache-2.0",
+}
+
+
+@dataclass(frozen=True)
+class Installed:
+    """A generated project with its own virtual environment, installed editable."""
+
+    path: Path
+    bin: Path
+    python: str
+
+    def run(
+        self, *args: str | Path, timeout: float = 900, **env: str
+    ) -> subprocess.CompletedProcess[str]:
+        return run(list(args), cwd=self.path, env=subprocess_env(**env), timeout=timeout)

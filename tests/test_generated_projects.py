@@ -15,9 +15,10 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import CUSTOM_ANSWERS, Installed
 from tests.support import (
+    CUSTOM_ANSWERS,
     SUPPORTED_PYTHONS,
+    Installed,
     JUnitReport,
     make_venv,
     python_for,
@@ -55,23 +56,25 @@ MIN_TESTS_PER_MODE = 13  # the library tests the template ships, per mode
 def _version(python: str) -> str:
     out = subprocess.run(
         [python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return out.stdout.strip()
 
 
 def test_every_supported_python_is_installed_and_tested_where_possible() -> None:
     """The matrix covers each minimum Python this machine can run (3.11 always can)."""
-    assert "defaults" in RUNNABLE and "custom" in RUNNABLE
+    assert "defaults" in RUNNABLE
+    assert "custom" in RUNNABLE
     tested = {_version(python) for python in RUNNABLE.values()}
     assert f"{sys.version_info.major}.{sys.version_info.minor}" in tested or len(tested) >= 2
     print(f"\ninstall+test matrix: { {k: _version(v) for k, v in RUNNABLE.items()} }")
 
 
-def _run_suite(project: Installed, junit: Path, *extra: str, **env: str) -> JUnitReport:
+def _run_suite(project: Installed, junit: Path) -> JUnitReport:
     project.run(
-        project.bin / "python", "-m", "pytest", "-p", "no:cacheprovider",
-        f"--junitxml={junit}", *extra, **env,
+        project.bin / "python", "-m", "pytest", "-p", "no:cacheprovider", f"--junitxml={junit}"
     )
     return JUnitReport.read(junit)
 
@@ -97,8 +100,10 @@ def test_generated_suite_passes_in_both_modes(
     report = _run_suite(project, tmp_path / "junit.xml")
     _assert_both_modes_passed(report)
     server = "TEST_DATABASE_URL" if os.environ.get("TEST_DATABASE_URL") else "embedded server"
-    print(f"\n{variant} (Python {_version(project.python)}, {server}): "
-          f"{len(report.passed)} passed, both modes")
+    print(
+        f"\n{variant} (Python {_version(project.python)}, {server}): "
+        f"{len(report.passed)} passed, both modes"
+    )
 
 
 @pytest.mark.parametrize("variant", sorted(RUNNABLE))
@@ -110,14 +115,15 @@ def test_generated_project_lints_with_its_own_tools(install: Install, variant: s
     project.run(project.bin / "mypy")
 
 
-def test_wheel_ships_migrations_and_works_installed(
-    install: Install, tmp_path: Path
-) -> None:
+def test_wheel_ships_migrations_and_works_installed(install: Install, tmp_path: Path) -> None:
     """The built wheel carries the SQL and py.typed, and the suite passes against it."""
     source = install("defaults", VARIANTS["defaults"], RUNNABLE["defaults"])
     dist = tmp_path / "dist"
-    run([sys.executable, "-m", "build", "--wheel", "--outdir", dist, source.path],
-        cwd=tmp_path, env=subprocess_env())
+    run(
+        [sys.executable, "-m", "build", "--wheel", "--outdir", dist, source.path],
+        cwd=tmp_path,
+        env=subprocess_env(),
+    )
     (wheel,) = dist.glob("*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     assert "my_library/migrations/001_initial.sql" in names
@@ -125,15 +131,20 @@ def test_wheel_ships_migrations_and_works_installed(
     assert not any(name.startswith("tests/") for name in names)
 
     bin_dir = make_venv(tmp_path / "venv", source.python)
-    run([bin_dir / "python", "-m", "pip", "install", "-q", f"{wheel}[test]"],
-        cwd=tmp_path, env=subprocess_env())
+    run(
+        [bin_dir / "python", "-m", "pip", "install", "-q", f"{wheel}[test]"],
+        cwd=tmp_path,
+        env=subprocess_env(),
+    )
     installed = Installed(source.path, bin_dir, source.python)
-    located = installed.run(bin_dir / "python", "-c", "import my_library; print(my_library.__file__)")
+    located = installed.run(
+        bin_dir / "python", "-c", "import my_library; print(my_library.__file__)"
+    )
     assert "site-packages" in located.stdout
     _assert_both_modes_passed(_run_suite(installed, tmp_path / "junit.xml"))
 
 
-HOLD_TEST = '''
+HOLD_TEST = """
 import asyncio
 import os
 from pathlib import Path
@@ -142,7 +153,7 @@ from pathlib import Path
 async def test_hold(lib: object) -> None:
     Path(os.environ["HOLD_MARKER"]).write_text("server up")
     await asyncio.sleep(300)
-'''
+"""
 
 
 def _postmaster_pid(data_dir: Path) -> int:
@@ -176,9 +187,21 @@ def _start_held_run(project: Installed, tmp_path: Path) -> tuple[subprocess.Pope
     env = subprocess_env(HOLD_MARKER=str(marker))
     env.pop("TEST_DATABASE_URL", None)  # this is about the embedded server
     proc = subprocess.Popen(
-        [str(project.bin / "python"), "-m", "pytest", "-p", "no:cacheprovider",
-         "tests/test_zz_hold.py", "-k", "standalone"],
-        cwd=copy, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            str(project.bin / "python"),
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "tests/test_zz_hold.py",
+            "-k",
+            "standalone",
+        ],
+        cwd=copy,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     assert _wait_until(marker.exists, 120), "the held test never started"
     data_dir = Path(tempfile.gettempdir()) / f"pgdbm-test-pg-{proc.pid}"
@@ -211,7 +234,18 @@ def test_killed_run_is_reaped_by_the_next_run(install: Install, tmp_path: Path) 
 
     env = subprocess_env()
     env.pop("TEST_DATABASE_URL", None)
-    run([project.bin / "python", "-m", "pytest", "-p", "no:cacheprovider", "-q",
-         "tests/test_usage_errors.py"], cwd=project.path, env=env)
+    run(
+        [
+            project.bin / "python",
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            "tests/test_usage_errors.py",
+        ],
+        cwd=project.path,
+        env=env,
+    )
     assert _wait_until(lambda: not _alive(postmaster), 30)
     assert not data_dir.exists()

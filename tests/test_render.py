@@ -13,8 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import CUSTOM_ANSWERS
-from tests.support import REPO, SUPPORTED_PYTHONS, subprocess_env, tree
+from tests.support import CUSTOM_ANSWERS, REPO, SUPPORTED_PYTHONS, subprocess_env, tree
 
 DEFAULT_FILES = {
     ".copier-answers.yml",
