@@ -116,7 +116,7 @@ def run(rounds: int, url: str, work: Path, *, tune: bool) -> dict[str, list[floa
     project = render(snapshot_template(work / "template"), work / "project")
     if tune:
         # The generated suite tunes its embedded server with this helper; do the same here.
-        spec = importlib.util.spec_from_file_location("postgres", project / "tests/postgres.py")
+        spec = importlib.util.spec_from_file_location("pg_server", project / "tests/pg_server.py")
         assert spec is not None
         assert spec.loader is not None
         helper = importlib.util.module_from_spec(spec)

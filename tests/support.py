@@ -17,7 +17,7 @@ from typing import Any
 import copier
 
 REPO = Path(__file__).resolve().parent.parent
-TEMPLATE_FILES = ("copier.yml", "template")
+TEMPLATE_FILES = ("copier.yml", "template", "copier_migrations")
 SUPPORTED_PYTHONS = ("3.10", "3.11", "3.12", "3.13")
 
 

@@ -17,6 +17,8 @@ from tests.support import CUSTOM_ANSWERS, REPO, SUPPORTED_PYTHONS, subprocess_en
 
 DEFAULT_FILES = {
     ".copier-answers.yml",
+    ".github/workflows/ci.yml",
+    ".pre-commit-config.yaml",
     ".gitignore",
     "LICENSE",
     "README.md",
@@ -30,7 +32,7 @@ DEFAULT_FILES = {
     "src/my_library/sql.py",
     "tests/__init__.py",
     "tests/conftest.py",
-    "tests/postgres.py",
+    "tests/pg_server.py",
     "tests/test_lifecycle.py",
     "tests/test_migrations.py",
     "tests/test_records.py",
@@ -144,3 +146,27 @@ def test_rendered_project_is_ruff_and_mypy_strict_clean(
         assert proc.returncode == 0, f"{command}:\n{proc.stdout}\n{proc.stderr}"
     meta = tomllib.loads((project / "pyproject.toml").read_text())
     assert meta["tool"]["mypy"]["strict"] is True
+
+
+def test_ci_workflow_tests_each_python_and_checks_for_template_updates(
+    generate: Callable[..., Path],
+) -> None:
+    """The generated CI tests every supported Python and runs `copier check-update`."""
+    workflow = yaml.safe_load(
+        (generate({"python_min": "3.12"}) / ".github/workflows/ci.yml").read_text()
+    )
+    test_job = workflow["jobs"]["test"]
+    assert test_job["strategy"]["matrix"]["python-version"] == ["3.12", "3.13"]
+    assert "${{ matrix.python-version }}" in str(test_job["steps"])
+    update_steps = " ".join(str(step) for step in workflow["jobs"]["template-update"]["steps"])
+    assert "copier check-update --quiet" in update_steps
+    assert "fetch-depth" in update_steps
+
+
+def test_pre_commit_refuses_conflict_markers_outside_a_merge(
+    generate: Callable[..., Path],
+) -> None:
+    """Copier's inline conflicts are no git merge: the hook must assume one."""
+    config = yaml.safe_load((generate() / ".pre-commit-config.yaml").read_text())
+    hooks = {hook["id"]: hook for repo in config["repos"] for hook in repo["hooks"]}
+    assert hooks["check-merge-conflict"]["entry"] == "check-merge-conflict --assume-in-merge"
