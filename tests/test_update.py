@@ -1,0 +1,327 @@
+"""`copier update` brings template releases to generated projects without losing authors' work.
+
+The tests build their own release history of the template in a throwaway git repository:
+
+- v1.0.0, the first release's layout: the test-server plugin was ``tests/postgres.py``, and
+  there was no pre-commit configuration, CI workflow or ``_migrations``;
+- v1.1.0, the working tree (renames the plugin to ``tests/pg_server.py`` via ``_migrations``,
+  adds ``.pre-commit-config.yaml`` and the CI workflow);
+- v1.2.0, the working tree plus a pattern fix in the core class (a smaller default pool).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.support import (
+    Installed,
+    JUnitReport,
+    make_venv,
+    run,
+    snapshot_template,
+    subprocess_env,
+    tree,
+)
+
+pytestmark = pytest.mark.generated_suite
+
+COPIER = str(Path(sys.executable).parent / "copier")
+OLDEST, NEWEST = "v1.0.0", "v1.2.0"
+CORE = "src/my_library/core.py"
+FIX_BEFORE = "max_connections=10 if max_connections is None else max_connections,"
+FIX_AFTER = "max_connections=5 if max_connections is None else max_connections,"
+OLD_PLUGIN_WORDING = (
+    '"""The test session\'s PostgreSQL server (v1.0.0), loaded by conftest.py.',
+    '"""A PostgreSQL server for the test session, loaded as a pytest plugin by conftest.py.',
+)
+
+
+def git(cwd: Path, *args: str) -> str:
+    return run(["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args], cwd).stdout
+
+
+def _edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, f"{old!r} not in {path}"
+    path.write_text(text.replace(old, new, 1))
+
+
+def as_first_release(root: Path) -> None:
+    """Turn a snapshot of the working tree into the v1.0.0 layout."""
+    template = root / "template"
+    (template / "tests/pg_server.py").rename(template / "tests/postgres.py")
+    # The rename release also reworded the file, so carrying edits over is a real merge.
+    _edit(template / "tests/postgres.py", OLD_PLUGIN_WORDING[1], OLD_PLUGIN_WORDING[0])
+    _edit(template / "tests/conftest.py.jinja", '"tests.pg_server"', '"tests.postgres"')
+    (template / ".pre-commit-config.yaml").unlink()
+    shutil.rmtree(template / ".github")
+    config = yaml.safe_load((root / "copier.yml").read_text())
+    assert "_migrations" in config
+    text = (root / "copier.yml").read_text()
+    start = text.index("_migrations:")
+    end = text.index("\n\n", start)
+    (root / "copier.yml").write_text(text[:start] + text[end + 2 :])
+
+
+def with_pattern_fix(root: Path) -> None:
+    """The v1.2.0 change: a fix in the core class."""
+    _edit(root / "template/src/{{ package_name }}/core.py.jinja", FIX_BEFORE, FIX_AFTER)
+
+
+@pytest.fixture(scope="module")
+def history(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The template's release history, tagged v1.0.0, v1.1.0 and v1.2.0."""
+    repo = tmp_path_factory.mktemp("history") / "copier-pgdbm"
+    stages: list[tuple[str, Callable[[Path], None] | None]] = [
+        ("v1.0.0", as_first_release),
+        ("v1.1.0", None),
+        ("v1.2.0", with_pattern_fix),
+    ]
+    git(tmp_path_factory.getbasetemp(), "init", "-q", "-b", "main", str(repo))
+    for tag, change in stages:
+        for child in repo.iterdir():
+            if child.name != ".git":
+                shutil.rmtree(child) if child.is_dir() else child.unlink()
+        snapshot_template(repo)
+        if change is not None:
+            change(repo)
+        git(repo, "add", "-A")
+        git(repo, "commit", "-q", "-m", f"release {tag}")
+        git(repo, "tag", tag)
+    return repo
+
+
+def copier_cli(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return run([COPIER, *args], cwd=cwd, env=subprocess_env())
+
+
+def generate_at(history: Path, dst: Path, ref: str) -> Path:
+    """A project generated at ``ref`` and committed, as its author would."""
+    copier_cli(
+        dst.parent, "copy", "--defaults", "--trust", "--vcs-ref", ref, str(history), str(dst)
+    )
+    git(dst, "init", "-q", "-b", "main")
+    git(dst, "add", "-A")
+    git(dst, "commit", "-q", "-m", f"generated from copier-pgdbm {ref}")
+    return dst
+
+
+def check_update(project: Path) -> dict[str, object]:
+    out = subprocess.run(
+        [COPIER, "check-update", "--output-format", "json"],
+        cwd=project,
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    result: dict[str, object] = json.loads(out.stdout)
+    return result
+
+
+AUTHOR_MIGRATION = """\
+-- The author's own migration, added after generation.
+ALTER TABLE {{tables.records}} ADD COLUMN tags TEXT[] NOT NULL DEFAULT '{}';
+"""
+
+AUTHOR_METHOD = '''
+    async def count_records(self) -> int:
+        """How many records there are (added by the library's author)."""
+        count = await self._ready_db().fetch_value("SELECT count(*) FROM {{tables.records}}")
+        return int(count)
+'''
+
+AUTHOR_TEST = '''
+"""The author's own tests, written before the update."""
+
+import asyncpg
+
+from my_library import MyLibrary
+
+
+async def test_count_records(lib: MyLibrary) -> None:
+    await lib.create_record("a")
+    await lib.create_record("b")
+    assert await lib.count_records() == 2
+
+
+async def test_author_migration_applied(
+    lib: MyLibrary, schema: str, admin_pool: asyncpg.Pool
+) -> None:
+    column = await admin_pool.fetchval(
+        "SELECT data_type FROM information_schema.columns "
+        "WHERE table_schema = $1 AND table_name = 'records' AND column_name = 'tags'",
+        schema,
+    )
+    assert column == "ARRAY"
+'''
+
+AUTHOR_PLUGIN_EDIT = (
+    '\n\n# Added by the author: kept when the template renames this file.\nTEAM = "ledger"\n'
+)
+
+
+@pytest.fixture(scope="module")
+def updated(history: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    """A v1.0.0 project, edited by its author, then updated to the newest release."""
+    project = generate_at(history, tmp_path_factory.mktemp("edited") / "project", OLDEST)
+    (project / "src/my_library/migrations/002_record_tags.sql").write_text(AUTHOR_MIGRATION)
+    core = (project / CORE).read_text()
+    (project / CORE).write_text(core.rstrip("\n") + "\n" + AUTHOR_METHOD)
+    (project / "tests/test_author.py").write_text(AUTHOR_TEST)
+    with (project / "README.md").open("a") as readme:
+        readme.write("\n## Team notes\n\nOwned by the ledger team; ask in #ledger.\n")
+    _edit(
+        project / "pyproject.toml",
+        '    "asyncpg>=0.29",\n',
+        '    "asyncpg>=0.29",\n    "typing-extensions>=4.7",\n',
+    )
+    with (project / "tests/postgres.py").open("a") as plugin:
+        plugin.write(AUTHOR_PLUGIN_EDIT)
+    git(project, "add", "-A")
+    git(project, "commit", "-q", "-m", "author's work")
+
+    before = check_update(project)
+    output = copier_cli(project, "update", "--defaults", "--trust")
+    status = git(project, "status", "--porcelain")
+    git(project, "add", "-A")
+    git(project, "commit", "-q", "-m", "copier update")
+    return {
+        "project": project,
+        "before": before,
+        "after": check_update(project),
+        "output": output.stdout + output.stderr,
+        "status": status,
+    }
+
+
+def test_update_delivers_the_fix_and_new_files(updated: dict[str, object]) -> None:
+    """The core-class fix and the files added by later releases arrive."""
+    project = updated["project"]
+    assert isinstance(project, Path)
+    core = (project / CORE).read_text()
+    assert FIX_AFTER in core
+    assert FIX_BEFORE not in core
+    assert (project / ".pre-commit-config.yaml").is_file()
+    assert (project / ".github/workflows/ci.yml").is_file()
+    assert "<<<<<<<" not in "".join(p.read_text() for p in project.rglob("*.py"))
+
+
+def test_update_keeps_every_author_edit(updated: dict[str, object]) -> None:
+    """Migration, method, test, README text and dependency all survive the update."""
+    project = updated["project"]
+    assert isinstance(project, Path)
+    assert (
+        project / "src/my_library/migrations/002_record_tags.sql"
+    ).read_text() == AUTHOR_MIGRATION
+    assert AUTHOR_METHOD.strip() in (project / CORE).read_text()
+    assert (project / "tests/test_author.py").read_text() == AUTHOR_TEST
+    assert "Owned by the ledger team" in (project / "README.md").read_text()
+    assert '"typing-extensions>=4.7"' in (project / "pyproject.toml").read_text()
+
+
+def test_renamed_file_is_moved_with_the_author_edits(updated: dict[str, object]) -> None:
+    """The v1.1.0 migration moves tests/postgres.py to tests/pg_server.py, edits included."""
+    project = updated["project"]
+    assert isinstance(project, Path)
+    assert not (project / "tests/postgres.py").exists()
+    plugin = (project / "tests/pg_server.py").read_text()
+    assert 'TEAM = "ledger"' in plugin
+    assert plugin.startswith(OLD_PLUGIN_WORDING[1])
+    assert "def postgres_server_url" in plugin
+    assert '"tests.pg_server"' in (project / "tests/conftest.py").read_text()
+    assert "moved tests/postgres.py -> tests/pg_server.py" in str(updated["output"])
+
+
+def test_answers_file_records_the_new_version(updated: dict[str, object]) -> None:
+    project = updated["project"]
+    assert isinstance(project, Path)
+    answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    assert answers["_commit"] == NEWEST
+    assert answers["package_name"] == "my_library"
+
+
+def test_check_update_reports_behind_then_current(updated: dict[str, object]) -> None:
+    """`copier check-update` says 1.0.0 < 1.2.0 before, and up to date after."""
+    assert updated["before"] == {
+        "update_available": True,
+        "current_version": "1.0.0",
+        "latest_version": "1.2.0",
+    }
+    after = updated["after"]
+    assert isinstance(after, dict)
+    assert after["update_available"] is False
+    assert after["current_version"] == "1.2.0"
+
+
+def test_updated_project_passes_its_suite_in_both_modes(
+    updated: dict[str, object], tmp_path: Path
+) -> None:
+    """After the update, the author's and the template's tests pass in both modes."""
+    project = updated["project"]
+    assert isinstance(project, Path)
+    bin_dir = make_venv(tmp_path / "venv", sys.executable)
+    installed = Installed(project, bin_dir, sys.executable)
+    installed.run(bin_dir / "python", "-m", "pip", "install", "-q", "-e", ".[test]")
+    junit = tmp_path / "junit.xml"
+    installed.run(
+        bin_dir / "python", "-m", "pytest", "-p", "no:cacheprovider", f"--junitxml={junit}"
+    )
+    report = JUnitReport.read(junit)
+    assert report.failed == []
+    for mode in ("standalone", "shared"):
+        names = report.passed_in_mode(mode)
+        assert any("test_count_records" in n for n in names), names
+        assert any("test_author_migration_applied" in n for n in names), names
+        assert len(names) >= 15
+
+
+def test_conflicting_edit_keeps_both_sides_inline(history: Path, tmp_path: Path) -> None:
+    """Author and template change the same line: inline markers hold both, nothing is lost,
+    and the project's pre-commit check refuses the file until the conflict is resolved."""
+    project = generate_at(history, tmp_path / "project", "v1.1.0")
+    authors_line = "max_connections=20 if max_connections is None else max_connections,"
+    _edit(project / CORE, FIX_BEFORE, authors_line)
+    git(project, "commit", "-q", "-am", "author: bigger default pool")
+    copier_cli(project, "update", "--defaults", "--trust", "--conflict", "inline")
+
+    core = (project / CORE).read_text()
+    assert "<<<<<<< before updating" in core
+    assert ">>>>>>> after updating" in core
+    assert authors_line in core
+    assert FIX_AFTER in core
+    assert "UU " + CORE in git(project, "status", "--porcelain")
+
+    env = subprocess_env(PRE_COMMIT_HOME=str(tmp_path / "pre-commit-cache"))
+    check = subprocess.run(
+        [sys.executable, "-m", "pre_commit", "run", "check-merge-conflict", "--files", CORE],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert check.returncode == 1, check.stdout + check.stderr
+    assert "Merge conflict string" in check.stdout
+
+
+def test_untouched_project_updates_from_oldest_to_newest_in_one_step(
+    history: Path, tmp_path: Path
+) -> None:
+    """`copier update --defaults` from v1.0.0 gives exactly a fresh copy of v1.2.0."""
+    project = generate_at(history, tmp_path / "old", OLDEST)
+    copier_cli(project, "update", "--defaults", "--trust")
+    fresh = tmp_path / "fresh"
+    copier_cli(
+        tmp_path, "copy", "--defaults", "--trust", "--vcs-ref", NEWEST, str(history), str(fresh)
+    )
+    updated_tree = {k: v for k, v in tree(project).items() if not k.startswith(".git/")}
+    assert updated_tree == tree(fresh)
