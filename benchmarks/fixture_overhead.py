@@ -1,16 +1,18 @@
 """Per-test fixture overhead: the generated suite's isolation versus pgdbm's own fixture.
 
 Renders a project from the template (defaults), then runs one pytest session in it with
-three kinds of test, interleaved round by round on the same PostgreSQL server:
+five kinds of test, interleaved round by round on the same PostgreSQL server:
 
-- ``ours-shared``: the generated ``lib`` fixture in shared mode (a schema per test on the
-  session's shared pool, migrations applied, schema dropped afterwards);
-- ``ours-standalone``: the same in standalone mode (the library also opens its own pool);
+- ``ours-shared`` / ``ours-standalone``: the generated ``lib`` fixture, which the suite's
+  domain tests use: one instance per mode for the session, tables emptied after each test;
+- ``fresh-shared`` / ``fresh-standalone``: the generated ``make_lib`` fixture, which the
+  lifecycle and migration tests use: a fresh schema (and, standalone, a fresh pool) per
+  test, migrated by ``initialize()``, dropped afterwards;
 - ``pgdbm``: ``pgdbm.fixtures.conftest.test_db_factory`` (a database per test), with the
-  same library initialized in it, so every kind hands its test the same thing: a ready
-  library in a namespace of its own.
+  same library initialized in it.
 
-Every test body is the same single query. The figure is setup + teardown time as pytest
+Every kind hands its test the same thing, a ready library with empty tables, and every test
+body is the same single query. The figure is setup + teardown time as pytest
 reports it, median over the rounds; machines here are shared and noisy, so compare the
 ratios printed at the end, not absolute numbers across runs.
 
@@ -39,7 +41,14 @@ sys.path.insert(0, str(REPO))
 
 from tests.support import render, snapshot_template  # noqa: E402
 
-KINDS = ("ours-shared", "ours-standalone", "pgdbm")
+KINDS = ("ours-shared", "ours-standalone", "fresh-shared", "fresh-standalone", "pgdbm")
+LABELS = {
+    "ours-shared": "generated `lib`, shared mode (tables emptied after each test)",
+    "ours-standalone": "generated `lib`, standalone mode (the same)",
+    "fresh-shared": "generated `make_lib`, shared (fresh schema, migrated)",
+    "fresh-standalone": "generated `make_lib`, standalone (fresh schema and pool)",
+    "pgdbm": "pgdbm test_db_factory (fresh database, migrated)",
+}
 
 BENCH_TESTS = """
 import os
@@ -49,48 +58,63 @@ from pgdbm.fixtures.conftest import test_db_factory  # noqa: F401  (pgdbm's own 
 
 from my_library import MyLibrary
 
-KINDS = {kinds!r}
-CASES = [(kind, i) for i in range(int(os.environ["BENCH_ROUNDS"])) for kind in KINDS]
+ROUNDS = range(int(os.environ["BENCH_ROUNDS"]))
 
 
 @pytest.fixture
-async def ready(request, make_lib, test_db_factory):
-    kind = request.param[0]
-    if kind == "pgdbm":
-        db = await test_db_factory.create_db(schema="bench")  # pgdbm sizes it 2..5
-        lib = MyLibrary(db_manager=db)
-        await lib.initialize()
-        yield lib
-        await lib.close()
-    else:
-        lib = make_lib()
-        await lib.initialize()
-        yield lib
+async def pgdbm_lib(test_db_factory):
+    # pgdbm's fixture makes a database per test; the library is then set up in it, so
+    # every kind hands its test the same thing: a ready library, isolated.
+    db = await test_db_factory.create_db(schema="bench")
+    lib = MyLibrary(db_manager=db)
+    await lib.initialize()
+    yield lib
+    await lib.close()
 
 
 @pytest.fixture
-def mode(request):
-    # Shadows the generated conftest's parametrized mode: the kind decides it here.
-    return "shared" if request.node.callspec.params["ready"][0] == "ours-shared" else "standalone"
+async def fresh_lib(make_lib):
+    lib = make_lib()
+    await lib.initialize()
+    return lib
 
 
-@pytest.mark.parametrize("ready", CASES, indirect=True, ids=[f"{{k}}-{{i}}" for k, i in CASES])
-async def test_bench(ready):
-    assert await ready.list_records() == []
+@pytest.mark.parametrize("round_", ROUNDS)
+async def test_ours(lib, round_):
+    assert await lib.list_records() == []
+
+
+@pytest.mark.parametrize("round_", ROUNDS)
+async def test_fresh(fresh_lib, round_):
+    assert await fresh_lib.list_records() == []
+
+
+@pytest.mark.parametrize("round_", ROUNDS)
+async def test_pgdbm(pgdbm_lib, round_):
+    assert await pgdbm_lib.list_records() == []
 """
 
 BENCH_PLUGIN = """
 import json
 import os
 
+kinds = {}
 durations = {}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        prefix = item.originalname.removeprefix("test_")
+        mode = item.callspec.params.get("mode")
+        kinds[item.nodeid] = f"{prefix}-{mode}" if mode else prefix
+    # Interleave: round 0 of every kind, then round 1, ... (sort is stable).
+    items.sort(key=lambda item: item.callspec.params["round_"])
 
 
 def pytest_runtest_logreport(report):
     if report.when in ("setup", "teardown"):
-        kind = report.nodeid.rsplit("[", 1)[1].rsplit("-", 1)[0]
-        durations.setdefault(kind, {}).setdefault(report.nodeid, 0.0)
-        durations[kind][report.nodeid] += report.duration
+        per_kind = durations.setdefault(kinds[report.nodeid], {})
+        per_kind[report.nodeid] = per_kind.get(report.nodeid, 0.0) + report.duration
 
 
 def pytest_sessionfinish(session):
@@ -122,7 +146,7 @@ def run(rounds: int, url: str, work: Path, *, tune: bool) -> dict[str, list[floa
         helper = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(helper)
         asyncio.run(helper.make_disposable(url))
-    (project / "tests" / "test_bench.py").write_text(BENCH_TESTS.format(kinds=KINDS))
+    (project / "tests" / "test_bench.py").write_text(BENCH_TESTS)
     (project / "bench_plugin.py").write_text(BENCH_PLUGIN)
     out = work / "durations.json"
     env = {
@@ -156,18 +180,15 @@ def run(rounds: int, url: str, work: Path, *, tune: bool) -> dict[str, list[floa
 
 
 def report(durations: dict[str, list[float]]) -> dict[str, float]:
-    medians = {kind: statistics.median(durations[kind]) * 1000 for kind in KINDS}
-    rounds = len(durations[KINDS[0]])
+    # The first round pays for session set-up (server, pools, the session schemas).
+    medians = {kind: statistics.median(durations[kind][1:]) * 1000 for kind in KINDS}
+    rounds = len(durations[KINDS[0]]) - 1
     print(f"\nper-test fixture overhead (setup + teardown), median of {rounds} interleaved rounds")
-    labels = {
-        "ours-shared": "generated suite, shared mode (schema per test)",
-        "ours-standalone": "generated suite, standalone (schema per test, own pool)",
-        "pgdbm": "pgdbm test_db_factory (database per test)",
-    }
     for kind in KINDS:
-        print(f"  {labels[kind]:<58} {medians[kind]:8.1f} ms")
-    for kind in ("ours-shared", "ours-standalone"):
-        print(f"  ratio pgdbm / {kind:<44} {medians['pgdbm'] / medians[kind]:8.1f} x")
+        print(f"  {LABELS[kind]:<62} {medians[kind]:8.1f} ms")
+    for kind in KINDS[:-1]:
+        ratio = medians["pgdbm"] / medians[kind]
+        print(f"  ratio pgdbm / {kind:<48} {ratio:8.1f} x")
     return medians
 
 

@@ -130,6 +130,8 @@ def check_update(project: Path) -> dict[str, object]:
 AUTHOR_MIGRATION = """\
 -- The author's own migration, added after generation.
 ALTER TABLE {{tables.records}} ADD COLUMN tags TEXT[] NOT NULL DEFAULT '{}';
+CREATE TABLE {{tables.record_kinds}} (name TEXT PRIMARY KEY);
+INSERT INTO {{tables.record_kinds}} (name) VALUES ('invoice'), ('refund');
 """
 
 AUTHOR_METHOD = '''
@@ -153,15 +155,30 @@ async def test_count_records(lib: MyLibrary) -> None:
     assert await lib.count_records() == 2
 
 
-async def test_author_migration_applied(
-    lib: MyLibrary, schema: str, admin_pool: asyncpg.Pool
-) -> None:
+async def test_author_migration_applied(lib: MyLibrary, admin_pool: asyncpg.Pool) -> None:
     column = await admin_pool.fetchval(
         "SELECT data_type FROM information_schema.columns "
         "WHERE table_schema = $1 AND table_name = 'records' AND column_name = 'tags'",
-        schema,
+        lib.schema,
     )
     assert column == "ARRAY"
+
+
+async def _reference_rows(lib: MyLibrary, admin_pool: asyncpg.Pool) -> int:
+    await lib.create_record("x")
+    return int(await admin_pool.fetchval(f'SELECT count(*) FROM "{lib.schema}".record_kinds'))
+
+
+async def test_reference_rows_are_kept_between_tests_1(
+    lib: MyLibrary, admin_pool: asyncpg.Pool
+) -> None:
+    assert await _reference_rows(lib, admin_pool) == 2
+
+
+async def test_reference_rows_are_kept_between_tests_2(
+    lib: MyLibrary, admin_pool: asyncpg.Pool
+) -> None:
+    assert await _reference_rows(lib, admin_pool) == 2
 '''
 
 AUTHOR_PLUGIN_EDIT = (
@@ -281,6 +298,7 @@ def test_updated_project_passes_its_suite_in_both_modes(
         names = report.passed_in_mode(mode)
         assert any("test_count_records" in n for n in names), names
         assert any("test_author_migration_applied" in n for n in names), names
+        assert sum("test_reference_rows_are_kept" in n for n in names) == 2, names
         assert len(names) >= 15
 
 
