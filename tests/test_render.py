@@ -125,6 +125,13 @@ LINT_VARIANTS: dict[str, dict[str, Any]] = {
     },
     "custom": CUSTOM_ANSWERS,
     "proprietary": {"license": "Proprietary", "class_name": "ZzzStore", "package_name": "aaa"},
+    # The longest names the validators allow: generated lines must still fit.
+    "longest_names": {
+        "package_name": "p" * 30,
+        "class_name": "L" + "o" * 29,
+        "schema_name": "s" * 63,
+    },
+    "shortest_names": {"package_name": "q", "class_name": "Qq", "schema_name": "q"},
 }
 
 
