@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -181,7 +182,7 @@ def _wait_until(predicate: Callable[[], bool], seconds: float) -> bool:
 def _start_held_run(project: Installed, tmp_path: Path) -> tuple[subprocess.Popen[str], Path, int]:
     """Start the generated suite on a test that waits with the embedded server running."""
     copy = tmp_path / "held"
-    subprocess.run(["cp", "-r", str(project.path), str(copy)], check=True)
+    shutil.copytree(project.path, copy)
     (copy / "tests" / "test_zz_hold.py").write_text(HOLD_TEST)
     marker = tmp_path / "marker"
     env = subprocess_env(HOLD_MARKER=str(marker))
