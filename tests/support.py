@@ -84,19 +84,24 @@ def find_python(version: str) -> str | None:
         f"/usr/bin/python{version}",
     ]
     for exe in filter(None, candidates):
-        try:
-            out = subprocess.run(
-                [exe, "-c", "import sys, venv; print('%d.%d' % sys.version_info[:2])"],
-                capture_output=True,
-                text=True,
-                timeout=30,
-                check=False,
-            )
-        except OSError:
-            continue
-        if out.returncode == 0 and out.stdout.strip() == version:
+        if python_version(exe) == version:
             return exe
     return None
+
+
+def python_version(exe: str) -> str | None:
+    """ "3.12" for an interpreter that runs and has venv, else None."""
+    try:
+        out = subprocess.run(
+            [exe, "-c", "import sys, venv; print('%d.%d' % sys.version_info[:2])"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    except OSError:
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
 
 
 def python_for(python_min: str) -> str | None:
@@ -183,3 +188,10 @@ class Installed:
         self, *args: str | Path, timeout: float = 900, **env: str
     ) -> subprocess.CompletedProcess[str]:
         return run(list(args), cwd=self.path, env=subprocess_env(**env), timeout=timeout)
+
+    def run_suite(self, junit: Path) -> JUnitReport:
+        """Run the project's own pytest in its environment; what its JUnit report says."""
+        self.run(
+            self.bin / "python", "-m", "pytest", "-p", "no:cacheprovider", f"--junitxml={junit}"
+        )
+        return JUnitReport.read(junit)

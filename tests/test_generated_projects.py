@@ -23,6 +23,7 @@ from tests.support import (
     JUnitReport,
     make_venv,
     python_for,
+    python_version,
     run,
     subprocess_env,
 )
@@ -55,13 +56,9 @@ MIN_TESTS_PER_MODE = 13  # the library tests the template ships, per mode
 
 
 def _version(python: str) -> str:
-    out = subprocess.run(
-        [python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return out.stdout.strip()
+    version = python_version(python)
+    assert version is not None, python
+    return version
 
 
 def test_every_supported_python_is_installed_and_tested_where_possible() -> None:
@@ -71,13 +68,6 @@ def test_every_supported_python_is_installed_and_tested_where_possible() -> None
     tested = {_version(python) for python in RUNNABLE.values()}
     assert f"{sys.version_info.major}.{sys.version_info.minor}" in tested or len(tested) >= 2
     print(f"\ninstall+test matrix: { {k: _version(v) for k, v in RUNNABLE.items()} }")
-
-
-def _run_suite(project: Installed, junit: Path) -> JUnitReport:
-    project.run(
-        project.bin / "python", "-m", "pytest", "-p", "no:cacheprovider", f"--junitxml={junit}"
-    )
-    return JUnitReport.read(junit)
 
 
 def _assert_both_modes_passed(report: JUnitReport) -> None:
@@ -98,7 +88,7 @@ def test_generated_suite_passes_in_both_modes(
 ) -> None:
     """`pip install -e '.[test,lint]' && pytest` passes, with tests from both modes."""
     project = install(variant, VARIANTS[variant], RUNNABLE[variant])
-    report = _run_suite(project, tmp_path / "junit.xml")
+    report = project.run_suite(tmp_path / "junit.xml")
     _assert_both_modes_passed(report)
     server = "TEST_DATABASE_URL" if os.environ.get("TEST_DATABASE_URL") else "embedded server"
     print(
@@ -142,7 +132,7 @@ def test_wheel_ships_migrations_and_works_installed(install: Install, tmp_path: 
         bin_dir / "python", "-c", "import my_library; print(my_library.__file__)"
     )
     assert "site-packages" in located.stdout
-    _assert_both_modes_passed(_run_suite(installed, tmp_path / "junit.xml"))
+    _assert_both_modes_passed(installed.run_suite(tmp_path / "junit.xml"))
 
 
 HOLD_TEST = """

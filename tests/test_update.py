@@ -23,7 +23,6 @@ import yaml
 
 from tests.support import (
     Installed,
-    JUnitReport,
     make_venv,
     run,
     snapshot_template,
@@ -115,14 +114,7 @@ def generate_at(history: Path, dst: Path, ref: str) -> Path:
 
 
 def check_update(project: Path) -> dict[str, object]:
-    out = subprocess.run(
-        [COPIER, "check-update", "--output-format", "json"],
-        cwd=project,
-        env=subprocess_env(),
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    out = copier_cli(project, "check-update", "--output-format", "json")
     result: dict[str, object] = json.loads(out.stdout)
     return result
 
@@ -288,11 +280,7 @@ def test_updated_project_passes_its_suite_in_both_modes(
     bin_dir = make_venv(tmp_path / "venv", sys.executable)
     installed = Installed(project, bin_dir, sys.executable)
     installed.run(bin_dir / "python", "-m", "pip", "install", "-q", "-e", ".[test]")
-    junit = tmp_path / "junit.xml"
-    installed.run(
-        bin_dir / "python", "-m", "pytest", "-p", "no:cacheprovider", f"--junitxml={junit}"
-    )
-    report = JUnitReport.read(junit)
+    report = installed.run_suite(tmp_path / "junit.xml")
     assert report.failed == []
     for mode in ("standalone", "shared"):
         names = report.passed_in_mode(mode)
