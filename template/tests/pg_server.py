@@ -110,19 +110,16 @@ DISPOSABLE_SETTINGS = {"fsync": "off", "synchronous_commit": "off", "full_page_w
 
 async def make_disposable(url: str) -> None:
     """Trade crash safety for speed on a throwaway server."""
-    conn = await asyncpg.connect(url)
-    try:
-        for name, value in DISPOSABLE_SETTINGS.items():
-            await conn.execute(f"ALTER SYSTEM SET {name} = {value}")
-        await conn.execute("SELECT pg_reload_conf()")
-    finally:
-        await conn.close()
+    settings = [f"ALTER SYSTEM SET {name} = {value}" for name, value in DISPOSABLE_SETTINGS.items()]
+    await _admin_execute(url, *settings, "SELECT pg_reload_conf()")
 
 
-async def _admin_execute(url: str, statement: str) -> None:
+async def _admin_execute(url: str, *statements: str) -> None:
+    # One at a time: ALTER SYSTEM and CREATE/DROP DATABASE refuse a transaction block.
     conn = await asyncpg.connect(url)
     try:
-        await conn.execute(statement)
+        for statement in statements:
+            await conn.execute(statement)
     finally:
         await conn.close()
 
@@ -175,5 +172,5 @@ async def schema_factory(admin_pool: asyncpg.Pool) -> AsyncIterator[Callable[[],
 
 @pytest.fixture
 def schema(schema_factory: Callable[[], str]) -> str:
-    """A schema of the test's own: the isolation unit of this suite."""
+    """A fresh schema name for the test (``make_lib`` builds its instances there)."""
     return schema_factory()
