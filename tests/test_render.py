@@ -24,20 +24,43 @@ DEFAULT_FILES = {
     "README.md",
     "pyproject.toml",
     "src/my_library/__init__.py",
+    "src/my_library/__main__.py",
     "src/my_library/_bootstrap.py",
+    "src/my_library/_cli.py",
+    "src/my_library/_dualmode.py",
+    "src/my_library/_pg_keywords.py",
     "src/my_library/core.py",
+    "src/my_library/errors.py",
     "src/my_library/migrations/001_initial.sql",
     "src/my_library/models.py",
     "src/my_library/py.typed",
     "src/my_library/sql.py",
     "tests/__init__.py",
     "tests/conftest.py",
+    "tests/helpers.py",
+    "tests/library.py",
     "tests/pg_server.py",
+    "tests/tcp_proxy.py",
     "tests/test_lifecycle.py",
     "tests/test_migrations.py",
+    "tests/test_operations.py",
     "tests/test_records.py",
+    "tests/test_startup.py",
     "tests/test_usage_errors.py",
 }
+
+# The machinery `copier update` keeps current: verbatim files, marked as the template's.
+TEMPLATE_OWNED = (
+    "src/{{ package_name }}/_bootstrap.py",
+    "src/{{ package_name }}/_cli.py",
+    "src/{{ package_name }}/_dualmode.py",
+    "src/{{ package_name }}/_pg_keywords.py",
+    "src/{{ package_name }}/errors.py",
+    "tests/helpers.py",
+    "tests/tcp_proxy.py",
+    "tests/test_operations.py",
+    "tests/test_startup.py",
+)
 
 
 def test_defaults_give_the_complete_project(generate: Callable[..., Path]) -> None:
@@ -77,9 +100,9 @@ def test_custom_answers_reach_every_file(generate: Callable[..., Path]) -> None:
     assert meta["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"] == ["src/acme_ledger"]
 
     core = files["src/acme_ledger/core.py"].decode()
-    assert "class LedgerStore:" in core
+    assert "class LedgerStore(DualModeLibrary):" in core
     assert 'DEFAULT_SCHEMA = "ledger_data"' in core
-    assert "from acme_ledger import LedgerStore" in files["tests/conftest.py"].decode()
+    assert "from acme_ledger import LedgerStore as Library" in files["tests/library.py"].decode()
     assert "Apache License" in files["LICENSE"].decode()
 
 
@@ -102,10 +125,29 @@ def test_plain_files_are_copied_verbatim(generate: Callable[..., Path]) -> None:
     """Files without .jinja (SQL with {{tables.x}}, Jinja-free modules) arrive unchanged."""
     project = generate(CUSTOM_ANSWERS)
     source = REPO / "template" / "src" / "{{ package_name }}"
-    for name in ("_bootstrap.py", "models.py", "sql.py", "migrations/001_initial.sql"):
+    for name in ("models.py", "sql.py", "migrations/001_initial.sql"):
         assert (project / "src/acme_ledger" / name).read_bytes() == (source / name).read_bytes()
+    for owned in TEMPLATE_OWNED:
+        rendered = owned.replace("{{ package_name }}", "acme_ledger")
+        assert (project / rendered).read_bytes() == (REPO / "template" / owned).read_bytes()
     sql = (project / "src/acme_ledger/migrations/001_initial.sql").read_text()
     assert "CREATE TABLE {{tables.records}}" in sql
+
+
+def test_template_owned_modules_say_so() -> None:
+    """Each machinery module opens by saying the template owns it and updates replace it."""
+    for owned in TEMPLATE_OWNED:
+        first_line = (REPO / "template" / owned).read_text().splitlines()[0]
+        assert first_line.startswith("# Owned by the copier-pgdbm template: `copier update`"), owned
+
+
+def test_author_class_holds_only_the_domain(generate: Callable[..., Path]) -> None:
+    """core.py is the author's room: the example methods, no lifecycle machinery."""
+    core = (generate() / "src/my_library/core.py").read_text()
+    assert "class MyLibrary(DualModeLibrary):" in core
+    for machinery in ("def initialize", "def close", "advisory", "create_shared_pool", "._pool"):
+        assert machinery not in core
+    assert len(core.splitlines()) < 60
 
 
 def test_no_template_syntax_is_left_in_python(generate: Callable[..., Path]) -> None:

@@ -1,36 +1,54 @@
-"""What initialize() needs in both modes: schema checks, migration discovery, the init lock."""
+# Owned by the copier-pgdbm template: `copier update` replaces this file, so do not edit it.
+# Your code lives in core.py, sql.py, models.py and migrations/.
+"""Start-up machinery shared by both modes: names, the init lock, migration status, errors."""
 
 from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import AsyncIterator, Iterable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime
 from importlib.resources import files
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import asyncpg
+import pgdbm.errors
+
+from ._pg_keywords import RESERVED_KEYWORDS
+from .errors import (
+    DatabaseConnectionError,
+    InitLockTimeoutError,
+    MigrationDriftError,
+    MigrationFailedError,
+    MigrationsNotFoundError,
+    SchemaConflictError,
+)
 
 # pgdbm names the migrations table "{schema}.schema_migrations" without quotes while
 # {{schema}} is quoted, so only names that PostgreSQL leaves unchanged are safe.
 _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 _FORBIDDEN_SCHEMAS = frozenset({"public", "information_schema"})
+MIGRATIONS_TABLE = "schema_migrations"
 
-
-class MigrationsNotFoundError(RuntimeError):
-    """The installed package carries no migration files."""
-
-
-class Connection(Protocol):
-    """The part of an asyncpg connection (or pool proxy) the bootstrap uses."""
-
-    async def execute(self, query: str, *args: object) -> str: ...
-
-    async def fetchval(self, query: str, *args: object) -> Any: ...
-
-
-ConnectionFactory = Callable[[], AbstractAsyncContextManager[Connection]]
+# What a lost or refused connection looks like: from the driver while connecting or
+# mid-query, and from pgdbm, which wraps the driver's error when creating a pool.
+CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncpg.PostgresConnectionError,  # includes ConnectionDoesNotExistError
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+    asyncpg.InvalidAuthorizationSpecificationError,  # bad role or password
+    asyncpg.InvalidCatalogNameError,  # no such database
+    asyncpg.TooManyConnectionsError,
+    pgdbm.errors.ConnectionError,
+)
+# Only while connecting: a TimeoutError from a running query is the query's own business.
+CONNECT_ERRORS: tuple[type[BaseException], ...] = (*CONNECTION_ERRORS, TimeoutError)
 
 
 def check_schema_name(schema: str) -> str:
@@ -40,11 +58,13 @@ def check_schema_name(schema: str) -> str:
         or not _SCHEMA_NAME.fullmatch(schema)
         or schema.startswith("pg_")
         or schema in _FORBIDDEN_SCHEMAS
+        or schema in RESERVED_KEYWORDS
     ):
         raise ValueError(
             f"invalid schema {schema!r}: use 1-63 lowercase letters, digits and underscores, "
-            "not starting with a digit, not starting with 'pg_', "
-            "and not 'public' or 'information_schema' (for example schema='orders')"
+            "not starting with a digit, not starting with 'pg_', not 'public' or "
+            "'information_schema', and not a PostgreSQL reserved keyword such as 'user' "
+            "(for example schema='orders')"
         )
     return schema
 
@@ -62,49 +82,271 @@ def migrations_dir(package: str) -> Path:
     return root
 
 
-async def ensure_schema(conn: Connection, schema: str) -> None:
-    """Create ``schema`` unless it exists."""
-    # CREATE SCHEMA IF NOT EXISTS needs the database CREATE privilege even when the
-    # schema is already there; looking first lets a least-privilege role start up.
-    if not await conn.fetchval("SELECT 1 FROM pg_namespace WHERE nspname = $1", schema):
-        await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+# ---------------------------------------------------------------- where the server is
 
 
-@asynccontextmanager
-async def direct_connection(dsn: str) -> AsyncIterator[Connection]:
-    """One connection outside any pool, closed on exit."""
-    conn = await asyncpg.connect(dsn)
+def describe_dsn(dsn: str) -> str:
+    """``host=... port=... database=... user=...`` for a connection string, without secrets."""
     try:
-        yield conn
-    finally:
-        await conn.close()
+        parts = urlsplit(dsn)
+        query = parse_qs(parts.query)
+        host = query.get("host", [parts.hostname or "localhost"])[0]
+        port = query.get("port", [str(parts.port or 5432)])[0]
+        database = unquote(parts.path.lstrip("/")) or query.get("dbname", [""])[0]
+        user = unquote(parts.username or "") or query.get("user", [""])[0]
+    except ValueError:
+        return "an unparsable connection string"
+    return f"host={host} port={port} database={database or user or '?'} user={user or '?'}"
+
+
+def describe_pool(pool: asyncpg.Pool) -> str:
+    """Where a host's asyncpg pool connects, without secrets, as far as it can be told."""
+    # asyncpg keeps the arguments of create_pool(); they have no public accessor.
+    args = getattr(pool, "_connect_args", ()) or ()
+    kwargs: Mapping[str, Any] = getattr(pool, "_connect_kwargs", {}) or {}
+    dsn = args[0] if args else kwargs.get("dsn")
+    if isinstance(dsn, str):
+        return describe_dsn(dsn)
+    return (
+        " ".join(
+            f"{key}={kwargs[key]}" for key in ("host", "port", "database", "user") if key in kwargs
+        )
+        or "the host application's pool"
+    )
+
+
+def driver_error(exc: BaseException) -> BaseException:
+    # pgdbm wraps the driver's error with generic host details; the driver's is the one
+    # that says what happened.
+    if isinstance(exc, pgdbm.errors.ConnectionError) and exc.__cause__ is not None:
+        return exc.__cause__
+    return exc
+
+
+def connection_error(
+    exc: BaseException, target: str, secret: str | None = None
+) -> DatabaseConnectionError:
+    """The library's error for a refused or lost connection to ``target``.
+
+    Raise it ``from driver_error(exc)``, so the driver's own error is the one chained.
+    """
+    cause = driver_error(exc)
+    reason = f"{type(cause).__name__}: {cause}".strip()
+    if secret:
+        reason = reason.replace(secret, "***")
+    return DatabaseConnectionError(f"cannot reach PostgreSQL at {target}: {reason}", target=target)
+
+
+def password_of(dsn: str) -> str | None:
+    """The password in a connection string, to scrub it from messages."""
+    try:
+        parts = urlsplit(dsn)
+        return (
+            unquote(parts.password)
+            if parts.password
+            else parse_qs(parts.query).get("password", [None])[0]
+        )
+    except ValueError:
+        return None
+
+
+# ---------------------------------------------------------------- the start-up lock
+
+# Two-key advisory locks: the first key keeps ours apart from anybody else's.
+_TRY_LOCK = "SELECT pg_try_advisory_xact_lock(hashtext('copier-pgdbm'), hashtext($1))"
+_LOCK_HOLDER = """
+    SELECT a.pid, a.application_name, a.xact_start, a.client_addr::text AS client_addr
+    FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+    WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2
+      AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+      AND l.classid = hashtext('copier-pgdbm')::oid AND l.objid = hashtext($1)::oid
+"""
+
+
+async def lock_holder(pool: asyncpg.Pool, key: str) -> str | None:
+    """Who holds the start-up lock ``key``: backend pid, application name, since when."""
+    row = await pool.fetchrow(_LOCK_HOLDER, key)
+    if row is None:
+        return None
+    since = row["xact_start"].isoformat(timespec="seconds") if row["xact_start"] else "?"
+    who = f"backend pid {row['pid']}, application_name {row['application_name']!r}"
+    origin = f", from {row['client_addr']}" if row["client_addr"] else ""
+    return f"{who}{origin}, holding it since {since}"
 
 
 @asynccontextmanager
-async def advisory_lock(
-    connect: ConnectionFactory, key: str, *, give_up_after: float
-) -> AsyncIterator[Connection]:
-    """Hold PostgreSQL's session advisory lock for ``key`` on a connection from ``connect``.
+async def init_lock(pool: asyncpg.Pool, key: str, *, give_up_after: float) -> AsyncIterator[None]:
+    """Hold the start-up lock for ``key`` while the body runs on *other* connections.
 
-    Waiters poll with pg_try_advisory_lock and hand their connection back between tries,
-    so instances queueing on a small shared pool never starve the one holding the lock
-    (it needs a second connection for the migrations).
+    The lock is a transaction-level advisory lock inside a transaction left open on one
+    connection: that pins one server connection even behind a transaction pooler such
+    as PgBouncer, where a session lock protects nothing. Waiters poll and give their
+    connection back between tries, so instances queueing on a small pool never starve
+    the holder, which needs a second connection for the schema and the migrations.
     """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + give_up_after
     delay = 0.005
     while True:
-        async with connect() as conn:
-            if await conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", key):
-                try:
-                    yield conn
-                finally:
-                    await conn.execute("SELECT pg_advisory_unlock(hashtext($1))", key)
-                return
-        if loop.time() + delay > deadline:
-            raise TimeoutError(
-                f"could not take the advisory lock {key!r} within {give_up_after} s: "
-                "another instance is still initializing the same schema"
+        async with pool.acquire() as conn:
+            transaction = conn.transaction()
+            await transaction.start()
+            try:
+                # The transaction idles while other connections migrate: a server-side
+                # idle timeout must not end it (and release the lock) half-way through.
+                await conn.execute("SET LOCAL idle_in_transaction_session_timeout = 0")
+                locked = await conn.fetchval(_TRY_LOCK, key)
+                if locked:
+                    yield
+                    return
+            finally:
+                # Nothing was written on this connection: rolling back ends the
+                # transaction and releases the lock.
+                await transaction.rollback()
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            holder = await lock_holder(pool, key)
+            raise InitLockTimeoutError(
+                f"gave up waiting {give_up_after:g} s (init_timeout) for the start-up lock "
+                f"{key!r}: held by {holder or 'nobody any more (it was released just now)'}. "
+                "Another process is initializing or migrating the same schema; if it hangs, "
+                "end it with SELECT pg_terminate_backend(<pid>).",
+                holder=holder,
             )
-        await asyncio.sleep(delay)
+        await asyncio.sleep(min(delay, remaining))
         delay = min(delay * 2, 0.25)
+
+
+async def ensure_schema(pool: asyncpg.Pool, schema: str) -> None:
+    """Create ``schema`` unless it exists."""
+    # CREATE SCHEMA IF NOT EXISTS needs the database CREATE privilege even when the
+    # schema is already there; looking first lets a least-privilege role start up.
+    async with pool.acquire() as conn:
+        if not await conn.fetchval("SELECT 1 FROM pg_namespace WHERE nspname = $1", schema):
+            await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+
+
+# ---------------------------------------------------------------- migration status
+
+
+@dataclass(frozen=True, slots=True)
+class MigrationFile:
+    """A migration shipped in the package, with pgdbm's checksum of it."""
+
+    filename: str
+    checksum: str
+
+
+@dataclass(frozen=True, slots=True)
+class AppliedMigration:
+    """A row of the migrations table."""
+
+    filename: str
+    checksum: str
+    applied_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class MigrationStatus:
+    """Which of the package's migrations a schema has, lacks, or has in another version."""
+
+    schema: str
+    module_name: str
+    applied: tuple[AppliedMigration, ...]
+    pending: tuple[str, ...]
+    drifted: tuple[str, ...]
+    other_modules: tuple[str, ...]
+
+    @property
+    def up_to_date(self) -> bool:
+        """True when every shipped migration is applied, unchanged."""
+        return not self.pending and not self.drifted
+
+    def raise_for_drift(self) -> None:
+        """Raise ``MigrationDriftError`` if an applied migration's file has changed."""
+        if self.drifted:
+            names = ", ".join(self.drifted)
+            raise MigrationDriftError(
+                f"migration file(s) {names} changed after being applied to schema "
+                f"{self.schema!r} (module {self.module_name!r}): the database no longer "
+                "matches the package. Either restore the file(s) exactly as released "
+                "(e.g. `git checkout <release tag> -- <path>`), or revert your edit and put "
+                "the change in a new migration file with the next number.",
+                drifted=self.drifted,
+            )
+
+
+async def read_status(
+    pool: asyncpg.Pool, schema: str, module_name: str, shipped: Iterable[MigrationFile]
+) -> MigrationStatus:
+    """Compare the shipped migrations with the schema's migrations table; writes nothing."""
+    table = f'"{schema}".{MIGRATIONS_TABLE}'
+    async with pool.acquire() as conn:
+        rows = []
+        if await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", table):
+            # The table name is built from a checked schema name, not from input.
+            columns = "filename, checksum, applied_at, module_name"
+            rows = await conn.fetch(f"SELECT {columns} FROM {table} ORDER BY id")  # noqa: S608
+    applied = {
+        row["filename"]: AppliedMigration(row["filename"], row["checksum"], row["applied_at"])
+        for row in rows
+        if row["module_name"] == module_name
+    }
+    others = sorted({row["module_name"] for row in rows if row["module_name"] != module_name})
+    pending, drifted = [], []
+    for migration in shipped:
+        done = applied.get(migration.filename)
+        if done is None:
+            pending.append(migration.filename)
+        elif done.checksum != migration.checksum:
+            drifted.append(migration.filename)
+    return MigrationStatus(
+        schema=schema,
+        module_name=module_name,
+        applied=tuple(applied.values()),
+        pending=tuple(pending),
+        drifted=tuple(drifted),
+        other_modules=tuple(others),
+    )
+
+
+# ---------------------------------------------------------------- migration failures
+
+_UNQUALIFIED = re.compile(
+    r"\b(?:CREATE|ALTER|DROP)\s+(?:UNLOGGED\s+)?(?:TABLE|VIEW|SEQUENCE|TYPE)\s+"
+    r"(?:IF\s+(?:NOT\s+)?EXISTS\s+)?(?![\"{])([A-Za-z_][\w$]*)(?![\w$.])",
+    re.IGNORECASE,
+)
+_NAME_RESOLUTION_ERRORS = (
+    asyncpg.InsufficientPrivilegeError,  # "permission denied to create pg_catalog.x"
+    asyncpg.InvalidSchemaNameError,  # "no schema has been selected to create in"
+    asyncpg.UndefinedTableError,
+)
+_DUPLICATE_ERRORS = (asyncpg.DuplicateTableError, asyncpg.DuplicateObjectError)
+
+
+def migration_failure(
+    exc: pgdbm.errors.MigrationError, status: MigrationStatus, sql_by_file: Mapping[str, str]
+) -> Exception:
+    """The library's error for a migration that pgdbm could not apply, with advice."""
+    filename = str(exc.details.get("migration_file") or "?")
+    cause = exc.__cause__
+    reason = f"{type(cause).__name__}: {cause}" if cause is not None else str(exc)
+    message = f"migration {filename} failed in schema {status.schema!r}: {reason}"
+    if isinstance(cause, _DUPLICATE_ERRORS) and status.other_modules:
+        return SchemaConflictError(
+            f"{message}. The schema already holds the migrations of "
+            f"{', '.join(status.other_modules)}: two libraries cannot share a schema. "
+            "Give this one a schema of its own (schema='...' standalone, or "
+            "AsyncDatabaseManager(pool=pool, schema='...') embedded)."
+        )
+    if isinstance(cause, _NAME_RESOLUTION_ERRORS):
+        names = sorted(set(_UNQUALIFIED.findall(sql_by_file.get(filename, ""))))
+        found = f" (unqualified here: {', '.join(names)})" if names else ""
+        message += (
+            ". Write every table in a migration as {{tables.name}}"
+            + found
+            + ": pgdbm qualifies it with the library's schema, while a bare name resolves "
+            "through the pool's search_path, which pgdbm pins to pg_catalog on shared pools."
+        )
+    return MigrationFailedError(message, filename=filename)

@@ -19,7 +19,8 @@ class Record:
     created_at: datetime
 
     @classmethod
-    def _from_row(cls, row: Mapping[str, Any]) -> Record:
+    def from_row(cls, row: Mapping[str, Any]) -> Record:
+        """Build from a database row with the table's columns."""
         # asyncpg hands JSONB back as text unless a codec is registered on every
         # connection; decoding here keeps the library independent of the host's pool setup.
         data = row["data"]

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import asyncpg
 import pytest
-from pgdbm import AsyncDatabaseManager, DatabaseConfig
+from pgdbm import AsyncDatabaseManager
 
-from {{ package_name }} import {{ class_name }} as Library
+from .helpers import POOLER_OPTIONS, create_host_pool
+from .library import Library
 
 pytest_plugins = ["tests.pg_server"]
 
@@ -26,9 +28,7 @@ MakeLib = Callable[..., Library]
 @pytest.fixture(scope="session")
 async def shared_pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
     """The host application's pool, made the way a host makes it (search_path pinned)."""
-    pool = await AsyncDatabaseManager.create_shared_pool(
-        DatabaseConfig(connection_string=database_url, min_connections=1, max_connections=8)
-    )
+    pool = await create_host_pool(database_url)
     yield pool
     await pool.close()
 
@@ -40,7 +40,7 @@ def mode(request: pytest.FixtureRequest) -> str:
     return mode
 
 
-def build(mode: str, url: str, pool: asyncpg.Pool, schema: str) -> Library:
+def build(mode: str, url: str, pool: asyncpg.Pool, schema: str, **options: Any) -> Library:
     """An uninitialized instance wired the way ``mode`` says."""
     if mode == "standalone":
         return Library(
@@ -48,8 +48,10 @@ def build(mode: str, url: str, pool: asyncpg.Pool, schema: str) -> Library:
             schema=schema,
             min_connections=1,
             max_connections=4,
+            **POOLER_OPTIONS,
+            **options,
         )
-    return Library(db_manager=AsyncDatabaseManager(pool=pool, schema=schema))
+    return Library(db_manager=AsyncDatabaseManager(pool=pool, schema=schema), **options)
 
 
 @pytest.fixture
@@ -60,9 +62,14 @@ async def make_lib(
     made: list[Library] = []
 
     def make(
-        *, schema: str = schema, url: str = database_url, pool: asyncpg.Pool = shared_pool
+        *,
+        schema: str = schema,
+        url: str = database_url,
+        pool: asyncpg.Pool = shared_pool,
+        **options: Any,
     ) -> Library:
-        made.append(build(mode, url, pool, schema))
+        """``options``: constructor arguments such as ``apply_migrations`` or ``init_timeout``."""
+        made.append(build(mode, url, pool, schema, **options))
         return made[-1]
 
     yield make

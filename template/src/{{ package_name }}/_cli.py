@@ -1,0 +1,116 @@
+# Owned by the copier-pgdbm template: `copier update` replaces this file, so do not edit it.
+# Your code lives in core.py, sql.py, models.py and migrations/.
+"""Deploy-time commands: ``status`` and ``migrate [--dry-run]`` (``python -m <package>``)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from collections.abc import Sequence
+from typing import TextIO
+
+import asyncpg
+from pgdbm.errors import AsyncDBError
+
+from ._bootstrap import MigrationStatus, describe_dsn
+from ._dualmode import DualModeLibrary, PoolOptions
+from .errors import LibraryError
+
+EXIT_OK, EXIT_PENDING, EXIT_ERROR = 0, 1, 2
+
+
+def _parser(library: type[DualModeLibrary], env_var: str) -> argparse.ArgumentParser:
+    package = library.__module__.rpartition(".")[0]
+    parser = argparse.ArgumentParser(
+        prog=f"python -m {package}",
+        description=f"Check or apply the migrations of {package} ({library.__name__}).",
+        epilog=(
+            f"The connection string comes from --dsn, else ${env_var}, else $DATABASE_URL. "
+            "Exit status: 0 up to date (or applied), 1 migrations pending (status), 2 error."
+        ),
+    )
+    parser.add_argument("--dsn", help=f"PostgreSQL URL (default: ${env_var} or $DATABASE_URL)")
+    parser.add_argument(
+        "--schema",
+        default=library.DEFAULT_SCHEMA,
+        help=f"the library's schema (default: {library.DEFAULT_SCHEMA})",
+    )
+    parser.add_argument(
+        "--transaction-pooler",
+        action="store_true",
+        help="the DSN is PgBouncer in transaction mode: no statement cache, no search_path pin",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=60.0,
+        help="seconds to wait for another process holding the start-up lock (default: 60)",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands.add_parser("status", help="list applied and pending migrations; exit 1 if pending")
+    migrate = commands.add_parser("migrate", help="apply pending migrations under the lock")
+    migrate.add_argument("--dry-run", action="store_true", help="only list what would be applied")
+    return parser
+
+
+def _print_status(status: MigrationStatus, out: TextIO) -> None:
+    for applied in status.applied:
+        changed = " (file changed since!)" if applied.filename in status.drifted else ""
+        stamp = applied.applied_at.isoformat(sep=" ", timespec="seconds")
+        print(f"applied  {applied.filename}  {stamp}{changed}", file=out)
+    for filename in status.pending:
+        print(f"pending  {filename}", file=out)
+
+
+async def _run(library: type[DualModeLibrary], args: argparse.Namespace, dsn: str) -> int:
+    options: PoolOptions = {"min_connections": 1, "max_connections": 2, "retry_attempts": 1}
+    if args.transaction_pooler:
+        options["statement_cache_size"] = 0
+        options["shared_pool_search_path"] = None
+    lib = library(connection_string=dsn, schema=args.schema, init_timeout=args.timeout, **options)
+    out = sys.stdout
+    print(f"schema {lib.schema} (module {lib.module_name}) at {describe_dsn(dsn)}", file=out)
+    try:
+        if args.command == "status":
+            status = await lib.migration_status()
+            _print_status(status, out)
+            status.raise_for_drift()
+            if status.pending:
+                package = library.__module__.rpartition(".")[0]
+                command = f"python -m {package} migrate --schema {lib.schema}"
+                print(f"{len(status.pending)} pending: run `{command}`", file=out)
+                return EXIT_PENDING
+            print("up to date", file=out)
+            return EXIT_OK
+        report = await lib.migrate(dry_run=args.dry_run)
+        if report.dry_run:
+            for filename in report.pending:
+                print(f"would apply  {filename}", file=out)
+            print(f"dry run: {len(report.pending)} to apply, nothing written", file=out)
+        else:
+            for filename in report.applied:
+                print(f"applied  {filename}", file=out)
+            print(f"up to date ({len(report.applied)} applied now)", file=out)
+        return EXIT_OK
+    finally:
+        await lib.close()
+
+
+def main(library: type[DualModeLibrary], argv: Sequence[str] | None = None) -> int:
+    """Run the command line; the process exit status."""
+    package = library.__module__.rpartition(".")[0]
+    env_var = f"{package.upper()}_DATABASE_URL"
+    args = _parser(library, env_var).parse_args(argv)
+    dsn = args.dsn or os.environ.get(env_var) or os.environ.get("DATABASE_URL")
+    if not dsn:
+        print(
+            f"error: no database: pass --dsn, or set ${env_var} or $DATABASE_URL", file=sys.stderr
+        )
+        return EXIT_ERROR
+    try:
+        return asyncio.run(_run(library, args, dsn))
+    except (LibraryError, ValueError, TypeError, asyncpg.PostgresError, AsyncDBError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR

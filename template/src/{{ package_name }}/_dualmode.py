@@ -1,0 +1,567 @@
+# Owned by the copier-pgdbm template: `copier update` replaces this file, so do not edit it.
+# Your code lives in core.py, sql.py, models.py and migrations/.
+"""The dual-mode machinery: one class that owns a pool or runs on a host's shared pool."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import asdict, dataclass
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, ClassVar, TypedDict, TypeVar
+
+import asyncpg
+import pgdbm.errors
+from pgdbm import AsyncDatabaseManager, AsyncMigrationManager, DatabaseConfig
+
+from ._bootstrap import (
+    CONNECT_ERRORS,
+    CONNECTION_ERRORS,
+    MigrationFile,
+    MigrationStatus,
+    check_schema_name,
+    connection_error,
+    describe_dsn,
+    describe_pool,
+    driver_error,
+    ensure_schema,
+    init_lock,
+    migration_failure,
+    migrations_dir,
+    password_of,
+    read_status,
+)
+from .errors import InitLockTimeoutError, NotInitializedError, PendingMigrationsError
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+_PACKAGE = __name__.rpartition(".")[0]
+log = logging.getLogger(_PACKAGE)
+_Lib = TypeVar("_Lib", bound="DualModeLibrary")
+
+
+class PoolOptions(TypedDict, total=False):
+    """pgdbm ``DatabaseConfig`` options for the pool a standalone instance owns.
+
+    Host, port, database, user and password go in the connection string.
+    """
+
+    min_connections: int
+    max_connections: int
+    max_queries: int
+    max_inactive_connection_lifetime: float
+    command_timeout: float
+    statement_cache_size: int
+    server_settings: dict[str, str]
+    init_commands: list[str]
+    shared_pool_search_path: str | None
+    ssl_enabled: bool
+    ssl_mode: str | None
+    ssl_ca_file: str | None
+    ssl_cert_file: str | None
+    ssl_key_file: str | None
+    ssl_key_password: str | None
+    statement_timeout_ms: int | None
+    idle_in_transaction_session_timeout_ms: int | None
+    lock_timeout_ms: int | None
+    retry_attempts: int
+    retry_delay: float
+    retry_backoff: float
+    retry_max_delay: float
+
+
+# Small by default: a library is one of several pools on a server (pgdbm's own is 10..20).
+_POOL_DEFAULTS: PoolOptions = {"min_connections": 1, "max_connections": 10}
+
+_USAGE = """\
+Pass exactly one of connection_string= or db_manager=:
+  standalone, the library creates, owns and closes its pool:
+    {name}(connection_string="postgresql://user:password@host:5432/dbname")
+  embedded, on the host application's shared pool, which the library never closes:
+    pool = await AsyncDatabaseManager.create_shared_pool(DatabaseConfig(connection_string=...))
+    {name}(db_manager=AsyncDatabaseManager(pool=pool, schema="{schema}"))"""
+
+
+def require_int(name: str, value: object) -> int:
+    """``value`` if it is an ``int`` (not a ``bool``), else a ``TypeError`` naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    """What a readiness probe needs to know; ``ok`` is the verdict."""
+
+    ok: bool
+    reachable: bool
+    latency_ms: float | None
+    pending_migrations: tuple[str, ...] = ()
+    drifted_migrations: tuple[str, ...] = ()
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form, for a health endpoint."""
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class MigrationReport:
+    """What ``migrate()`` did (or, with ``dry_run=True``, would do)."""
+
+    applied: tuple[str, ...]
+    pending: tuple[str, ...]
+    dry_run: bool
+
+
+class Database:
+    """The library's queries, written with pgdbm's ``{{tables.name}}`` placeholders.
+
+    Each distinct statement is qualified with the schema once and then goes straight to
+    the asyncpg pool (or, in a transaction, its connection). A lost or refused connection
+    raises ``DatabaseConnectionError``; database errors (constraints, syntax) are the
+    driver's own.
+    """
+
+    __slots__ = ("_executor", "_manager", "_qualified", "_target")
+
+    def __init__(
+        self,
+        manager: AsyncDatabaseManager,
+        executor: Any,
+        target: str,
+        qualified: dict[str, str] | None = None,
+    ) -> None:
+        self._manager = manager
+        self._executor = executor  # an asyncpg Pool, or a Connection inside a transaction
+        self._target = target
+        self._qualified = {} if qualified is None else qualified
+
+    def _sql(self, query: str) -> str:
+        try:
+            return self._qualified[query]
+        except KeyError:
+            qualified = self._qualified[query] = self._manager.prepare_query(query)
+            return qualified
+
+    async def fetch_one(self, query: str, *args: Any) -> Any:
+        """The first row (an ``asyncpg.Record``), or None."""
+        try:
+            return await self._executor.fetchrow(self._sql(query), *args)
+        except TimeoutError:
+            raise  # an OSError, but the query's own timeout, not a lost connection
+        except CONNECTION_ERRORS as exc:
+            raise connection_error(exc, self._target) from exc
+
+    async def fetch_all(self, query: str, *args: Any) -> list[Any]:
+        """Every row, as ``asyncpg.Record`` objects."""
+        try:
+            rows: list[Any] = await self._executor.fetch(self._sql(query), *args)
+        except TimeoutError:
+            raise  # an OSError, but the query's own timeout, not a lost connection
+        except CONNECTION_ERRORS as exc:
+            raise connection_error(exc, self._target) from exc
+        return rows
+
+    async def fetch_value(self, query: str, *args: Any) -> Any:
+        """The first column of the first row, or None."""
+        try:
+            return await self._executor.fetchval(self._sql(query), *args)
+        except TimeoutError:
+            raise  # an OSError, but the query's own timeout, not a lost connection
+        except CONNECTION_ERRORS as exc:
+            raise connection_error(exc, self._target) from exc
+
+    async def execute(self, query: str, *args: Any) -> str:
+        """Run a statement; the server's status tag (``"DELETE 1"``)."""
+        try:
+            status: str = await self._executor.execute(self._sql(query), *args)
+        except TimeoutError:
+            raise  # an OSError, but the query's own timeout, not a lost connection
+        except CONNECTION_ERRORS as exc:
+            raise connection_error(exc, self._target) from exc
+        return status
+
+    async def execute_many(self, query: str, args: Iterable[Sequence[Any]]) -> None:
+        """Run a statement once per argument tuple."""
+        try:
+            await self._executor.executemany(self._sql(query), args)
+        except TimeoutError:
+            raise  # an OSError, but the query's own timeout, not a lost connection
+        except CONNECTION_ERRORS as exc:
+            raise connection_error(exc, self._target) from exc
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Database]:
+        """A ``Database`` on one connection inside a transaction (a savepoint when nested)."""
+        if isinstance(self._executor, asyncpg.Pool):
+            try:
+                async with self._executor.acquire() as conn, conn.transaction():
+                    yield Database(self._manager, conn, self._target, self._qualified)
+            except TimeoutError:
+                raise
+            except CONNECTION_ERRORS as exc:
+                raise connection_error(exc, self._target) from exc
+        else:
+            async with self._executor.transaction():
+                yield self
+
+
+class DualModeLibrary:
+    """Base class of a dual-mode library: see the package README for both modes."""
+
+    #: The schema standalone instances use when none is given.
+    DEFAULT_SCHEMA: ClassVar[str]
+
+    def __init__(
+        self,
+        *,
+        connection_string: str | None = None,
+        db_manager: AsyncDatabaseManager | None = None,
+        schema: str | None = None,
+        apply_migrations: bool = True,
+        init_timeout: float = 60.0,
+        **pool_options: Unpack[PoolOptions],
+    ) -> None:
+        name = type(self).__name__
+        usage = _USAGE.format(name=name, schema=schema or self.DEFAULT_SCHEMA)
+        if (connection_string is None) == (db_manager is None):
+            given = "both" if connection_string is not None else "neither"
+            raise ValueError(f"{name}() got {given} of connection_string and db_manager.\n{usage}")
+        if isinstance(init_timeout, bool) or not isinstance(init_timeout, (int, float)):
+            raise TypeError(
+                f"{name}(init_timeout=...) takes seconds as a number, "
+                f"got {type(init_timeout).__name__}"
+            )
+        if not (math.isfinite(init_timeout) and init_timeout > 0):
+            raise ValueError(
+                f"{name}(init_timeout=...) must be a positive finite number of seconds, "
+                f"got {init_timeout!r} (for example init_timeout=30)"
+            )
+        if not isinstance(apply_migrations, bool):
+            raise TypeError(f"{name}(apply_migrations=...) takes True or False")
+
+        self._config: DatabaseConfig | None = None
+        self._pool: asyncpg.Pool | None = None
+        self._secret: str | None = None
+        if db_manager is not None:
+            self._schema = self._check_manager(db_manager, schema, pool_options, usage)
+            self._manager = db_manager
+            self._target = "the host application's pool"
+        else:
+            if not isinstance(connection_string, str) or not connection_string.strip():
+                raise ValueError(
+                    f"{name}(): connection_string must be a non-empty string.\n{usage}"
+                )
+            self._schema = check_schema_name(schema or self.DEFAULT_SCHEMA)
+            self._config = self._standalone_config(connection_string, pool_options)
+            # Replaced by a manager on the pool once it is open (see _open).
+            self._manager = AsyncDatabaseManager(self._config)
+            self._target = describe_dsn(connection_string)
+            self._secret = password_of(connection_string)
+
+        # Ownership is decided once, here; close() consults nothing else.
+        self._owns_pool = self._config is not None
+        self._apply_migrations = apply_migrations
+        self._init_timeout = float(init_timeout)
+        self._ready = False
+        self._database: Database | None = None
+        self._shipped: tuple[MigrationFile, ...] | None = None
+        self._sql_by_file: dict[str, str] = {}
+        self._state_lock = asyncio.Lock()
+
+    def _check_manager(
+        self, manager: object, schema: str | None, options: PoolOptions, usage: str
+    ) -> str:
+        name = type(self).__name__
+        if not isinstance(manager, AsyncDatabaseManager):
+            raise TypeError(
+                f"{name}(db_manager=...) takes a pgdbm AsyncDatabaseManager, "
+                f"got {type(manager).__name__}.\n{usage}"
+            )
+        if options:
+            raise ValueError(
+                f"{name}(): {', '.join(sorted(options))} configure the pool the library owns "
+                "in standalone mode; with db_manager= the host configures its shared pool."
+            )
+        bound = manager.schema
+        if bound in (None, "public"):
+            raise ValueError(
+                f"{name}(db_manager=...) needs a manager bound to the library's own schema, "
+                f"got schema={bound!r}.\n{usage}"
+            )
+        if schema is not None and schema != bound:
+            raise ValueError(
+                f"{name}(): schema={schema!r} differs from the db_manager's schema "
+                f"{bound!r}; bind the manager to the schema instead.\n{usage}"
+            )
+        return check_schema_name(bound)
+
+    def _standalone_config(self, dsn: str, options: PoolOptions) -> DatabaseConfig:
+        name = type(self).__name__
+        unknown = set(options) - set(PoolOptions.__annotations__)
+        if unknown:
+            raise TypeError(
+                f"{name}() got unexpected option(s) {', '.join(sorted(unknown))}; "
+                f"pool options are: {', '.join(PoolOptions.__annotations__)}"
+            )
+        merged: dict[str, Any] = {**_POOL_DEFAULTS, **options}
+        if merged["max_connections"] < 2:
+            raise ValueError(
+                f"{name}(max_connections=...) must be at least 2: start-up holds one "
+                "connection for its lock while another applies the migrations"
+            )
+        # Connections carry the module name, so they can be told apart in pg_stat_activity.
+        merged["server_settings"] = {
+            "application_name": self.module_name_for(self._schema),
+            **(options.get("server_settings") or {}),
+        }
+        return DatabaseConfig(connection_string=dsn, **merged)
+
+    # ------------------------------------------------------------ what the instance is
+
+    @classmethod
+    def module_name_for(cls, schema: str) -> str:
+        """The name migrations are tracked under in ``schema``."""
+        return f"{_PACKAGE}_{schema}"
+
+    @property
+    def schema(self) -> str:
+        """The PostgreSQL schema holding this instance's tables."""
+        return self._schema
+
+    @property
+    def module_name(self) -> str:
+        """Name under which migrations are tracked: one history per package and schema."""
+        return self.module_name_for(self._schema)
+
+    @property
+    def owns_pool(self) -> bool:
+        """True in standalone mode, where close() closes the pool."""
+        return self._owns_pool
+
+    @property
+    def db_manager(self) -> AsyncDatabaseManager:
+        """The schema-bound pgdbm manager, for queries beyond this class's methods."""
+        return self._manager
+
+    @property
+    def db(self) -> Database:
+        """Where the library's queries go; raises ``NotInitializedError`` before start-up."""
+        if self._database is None:
+            name = type(self).__name__
+            raise NotInitializedError(
+                f"{name} is not initialized: call `await lib.initialize()` first, "
+                f"or use `async with {name}(...) as lib:`"
+            )
+        return self._database
+
+    def __repr__(self) -> str:
+        mode = "standalone" if self._owns_pool else "embedded"
+        return f"{type(self).__name__}(schema={self._schema!r}, mode={mode!r}, ready={self._ready})"
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def initialize(self) -> None:
+        """Open the pool (standalone), create the schema and apply pending migrations.
+
+        With ``apply_migrations=False`` nothing is written: start-up only verifies that
+        every migration is applied and raises ``PendingMigrationsError`` otherwise.
+        A no-op once done.
+        """
+        async with self._state_lock:
+            if self._ready:
+                return
+            started = time.perf_counter()
+            pool = await self._open()
+            try:
+                if self._apply_migrations:
+                    await self._migrate(pool, dry_run=False)
+                else:
+                    await self._verify(pool)
+            except BaseException:
+                await self._close_pool()
+                raise
+            self._database = Database(self._manager, pool, self._target)
+            self._ready = True
+        log.info(
+            "%s ready in schema %r (%s) in %.1f ms",
+            type(self).__name__,
+            self._schema,
+            "standalone" if self._owns_pool else "embedded",
+            (time.perf_counter() - started) * 1000,
+        )
+
+    async def close(self) -> None:
+        """Close the pool if this instance created it; a host's shared pool stays open."""
+        async with self._state_lock:
+            self._ready = False
+            self._database = None
+            await self._close_pool()
+
+    async def __aenter__(self: _Lib) -> _Lib:
+        await self.initialize()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    # ------------------------------------------------------------ deploy-time operations
+
+    async def migration_status(self) -> MigrationStatus:
+        """Applied, pending and changed migrations of this schema; writes nothing."""
+        async with self._state_lock:
+            pool = await self._open()
+            return await self._status(pool)
+
+    async def migrate(self, *, dry_run: bool = False) -> MigrationReport:
+        """Apply pending migrations under the start-up lock, as a release step would.
+
+        With ``dry_run=True`` only report what would be applied.
+        """
+        async with self._state_lock:
+            pool = await self._open()
+            return await self._migrate(pool, dry_run=dry_run)
+
+    async def health(self, *, max_wait: float = 5.0) -> Health:
+        """Reachability, round-trip time and migration state; never raises for a down server.
+
+        Each of the two probes gives up after ``max_wait`` seconds.
+        """
+        pool = self._pool if self._owns_pool else self._host_pool(strict=False)
+        if pool is None:
+            return Health(
+                ok=False, reachable=False, latency_ms=None, error="not initialized: no pool yet"
+            )
+        started = time.perf_counter()
+        try:
+            await asyncio.wait_for(pool.fetchval("SELECT 1"), max_wait)
+        except (*CONNECT_ERRORS, asyncpg.InterfaceError) as exc:
+            error = connection_error(exc, self._target, self._secret)
+            return Health(ok=False, reachable=False, latency_ms=None, error=str(error))
+        latency_ms = round((time.perf_counter() - started) * 1000, 3)
+        try:
+            status = await asyncio.wait_for(self._status(pool), max_wait)
+        except Exception as exc:  # a probe reports; it must not crash its caller
+            error_text = f"{type(exc).__name__}: {exc}"
+            return Health(ok=False, reachable=True, latency_ms=latency_ms, error=error_text)
+        return Health(
+            ok=status.up_to_date,
+            reachable=True,
+            latency_ms=latency_ms,
+            pending_migrations=status.pending,
+            drifted_migrations=status.drifted,
+        )
+
+    # ------------------------------------------------------------ internals
+
+    def _host_pool(self, *, strict: bool = True) -> asyncpg.Pool | None:
+        # pgdbm 0.5 has no public accessor for a manager's pool; its acquire() wrapper
+        # costs more per query than this library is allowed (benchmarks/call_overhead.py).
+        pool: asyncpg.Pool | None = getattr(self._manager, "_pool", None)
+        if pool is None and strict:
+            raise ValueError(
+                f"{type(self).__name__}(db_manager=...): the manager has no pool; pass "
+                "AsyncDatabaseManager(pool=shared_pool, schema=...) with an open shared pool"
+            )
+        return pool
+
+    async def _open(self) -> asyncpg.Pool:
+        if self._owns_pool:
+            if self._pool is None:
+                assert self._config is not None
+                try:
+                    self._pool = await AsyncDatabaseManager.create_shared_pool(self._config)
+                except CONNECT_ERRORS as exc:
+                    raise connection_error(exc, self._target, self._secret) from driver_error(exc)
+                self._manager = AsyncDatabaseManager(pool=self._pool, schema=self._schema)
+            return self._pool
+        pool = self._host_pool()
+        assert pool is not None
+        if pool.get_max_size() < 2:
+            raise ValueError(
+                f"{type(self).__name__}: the host's pool has max_size "
+                f"{pool.get_max_size()}; start-up needs 2 connections (one holds the lock)"
+            )
+        if self._target == "the host application's pool":
+            self._target = describe_pool(pool)
+        return pool
+
+    async def _close_pool(self) -> None:
+        if self._owns_pool and self._pool is not None:
+            pool, self._pool = self._pool, None
+            await pool.close()
+
+    async def _shipped_migrations(self) -> tuple[MigrationFile, ...]:
+        if self._shipped is None:
+            found = await self._migration_manager().find_migration_files()
+            self._sql_by_file = {m.filename: m.content for m in found}
+            self._shipped = tuple(MigrationFile(m.filename, m.checksum) for m in found)
+        return self._shipped
+
+    def _migration_manager(self) -> AsyncMigrationManager:
+        return AsyncMigrationManager(
+            self._manager,
+            migrations_path=str(migrations_dir(_PACKAGE)),
+            module_name=self.module_name,
+        )
+
+    async def _status(self, pool: asyncpg.Pool) -> MigrationStatus:
+        shipped = await self._shipped_migrations()
+        try:
+            return await read_status(pool, self._schema, self.module_name, shipped)
+        except CONNECT_ERRORS as exc:
+            raise connection_error(exc, self._target, self._secret) from driver_error(exc)
+
+    async def _verify(self, pool: asyncpg.Pool) -> None:
+        status = await self._status(pool)
+        status.raise_for_drift()
+        if status.pending:
+            raise PendingMigrationsError(
+                f"schema {self._schema!r} lacks migration(s) {', '.join(status.pending)}; "
+                f"this instance only verifies (apply_migrations=False). Apply them first: "
+                f"python -m {_PACKAGE} migrate --schema {self._schema}",
+                pending=status.pending,
+            )
+
+    async def _migrate(self, pool: asyncpg.Pool, *, dry_run: bool) -> MigrationReport:
+        status = await self._status(pool)
+        status.raise_for_drift()
+        if dry_run or not status.pending:
+            return MigrationReport(applied=(), pending=status.pending, dry_run=dry_run)
+        try:
+            async with init_lock(
+                pool, f"{self.module_name}:initialize", give_up_after=self._init_timeout
+            ):
+                # Another process may have migrated while this one waited.
+                status = await self._status(pool)
+                status.raise_for_drift()
+                if not status.pending:
+                    return MigrationReport(applied=(), pending=(), dry_run=False)
+                await ensure_schema(pool, self._schema)
+                result = await self._migration_manager().apply_pending_migrations()
+        except InitLockTimeoutError:
+            raise  # a TimeoutError, but no connection problem
+        except CONNECT_ERRORS as exc:
+            raise connection_error(exc, self._target, self._secret) from driver_error(exc)
+        except pgdbm.errors.MigrationError as exc:
+            raise migration_failure(exc, status, self._sql_by_file) from exc.__cause__
+        applied = tuple(entry["filename"] for entry in result.get("applied", []))
+        for entry in result.get("applied", []):
+            log.info(
+                "applied migration %s to schema %r in %.1f ms",
+                entry["filename"],
+                self._schema,
+                entry["execution_time_ms"],
+            )
+        return MigrationReport(applied=applied, pending=(), dry_run=False)

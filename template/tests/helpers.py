@@ -1,0 +1,58 @@
+# Owned by the copier-pgdbm template: `copier update` replaces this file, so do not edit it.
+"""What the template's tests share: the pooler options, a host pool, migration facts."""
+
+from __future__ import annotations
+
+import os
+from importlib.resources import files
+from typing import TypedDict
+
+import asyncpg
+from pgdbm import AsyncDatabaseManager, DatabaseConfig
+
+from .library import PACKAGE, Library
+
+# TEST_DATABASE_POOL_MODE=transaction: TEST_DATABASE_URL is PgBouncer in transaction mode,
+# where prepared statements do not survive a transaction and startup parameters (the
+# search_path pin among them) are dropped. These are the options the README prescribes.
+TRANSACTION_POOLER = os.environ.get("TEST_DATABASE_POOL_MODE") == "transaction"
+
+
+class PoolerOptions(TypedDict, total=False):
+    statement_cache_size: int
+    shared_pool_search_path: str | None
+
+
+POOLER_OPTIONS: PoolerOptions = (
+    {"statement_cache_size": 0, "shared_pool_search_path": None} if TRANSACTION_POOLER else {}
+)
+
+
+async def create_host_pool(url: str, max_connections: int = 8) -> asyncpg.Pool:
+    """A pool made the way a host application makes its shared pool."""
+    config = DatabaseConfig(
+        connection_string=url,
+        min_connections=1,
+        max_connections=max_connections,
+        **POOLER_OPTIONS,
+    )
+    return await AsyncDatabaseManager.create_shared_pool(config)
+
+
+def shipped_migrations() -> list[str]:
+    """File names of the migrations the package ships, in order."""
+    folder = files(PACKAGE) / "migrations"
+    return sorted(path.name for path in folder.iterdir() if path.name.endswith(".sql"))
+
+
+async def applied_migrations(admin_pool: asyncpg.Pool, schema: str) -> list[str]:
+    """File names recorded in ``schema``'s migrations table for this package."""
+    rows = await admin_pool.fetch(
+        f'SELECT filename FROM "{schema}".schema_migrations WHERE module_name = $1 ORDER BY id',
+        Library.module_name_for(schema),
+    )
+    return [row["filename"] for row in rows]
+
+
+async def schema_exists(admin_pool: asyncpg.Pool, schema: str) -> bool:
+    return bool(await admin_pool.fetchval("SELECT 1 FROM pg_namespace WHERE nspname = $1", schema))

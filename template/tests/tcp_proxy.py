@@ -1,0 +1,72 @@
+# Owned by the copier-pgdbm template: `copier update` replaces this file, so do not edit it.
+"""A TCP proxy in front of the test server, to take "the database" away mid-test.
+
+Stopping it closes the listener and cuts every open connection, which is what clients
+see when the server goes down, while the real server keeps serving the other tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from urllib.parse import parse_qs, quote, unquote, urlsplit
+
+
+class TcpProxy:
+    """Forwards 127.0.0.1:<port> to the server of ``url`` (TCP or unix socket)."""
+
+    def __init__(self, url: str) -> None:
+        parts = urlsplit(url)
+        query = parse_qs(parts.query)
+        self._host = query.get("host", [parts.hostname or "localhost"])[0]
+        self._port = int(query.get("port", [str(parts.port or 5432)])[0])
+        self.database = unquote(parts.path.lstrip("/"))
+        self.user = unquote(parts.username or "postgres")
+        self.password = unquote(parts.password or "")
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+        self.port = 0
+
+    def url(self, password: str | None = None) -> str:
+        """A URL to the server through the proxy (the server's own password by default)."""
+        secret = quote(self.password if password is None else password, safe="")
+        return f"postgresql://{quote(self.user)}:{secret}@127.0.0.1:{self.port}/{self.database}"
+
+    async def start(self) -> TcpProxy:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def stop(self) -> None:
+        """Refuse new connections and cut the open ones."""
+        if self._server is not None:
+            self._server.close()
+            for writer in list(self._writers):
+                writer.transport.abort()
+            await self._server.wait_closed()
+            self._server = None
+
+    async def _open_upstream(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        if self._host.startswith("/"):
+            return await asyncio.open_unix_connection(f"{self._host}/.s.PGSQL.{self._port}")
+        return await asyncio.open_connection(self._host, self._port)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await self._open_upstream()
+        self._writers.update((writer, up_writer))
+        try:
+            await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+        finally:
+            for end in (writer, up_writer):
+                self._writers.discard(end)
+                end.transport.abort()
+
+
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+    except (ConnectionError, OSError):
+        pass
+    finally:
+        writer.transport.abort()

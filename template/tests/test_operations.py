@@ -1,0 +1,376 @@
+# Owned by the copier-pgdbm template: `copier update` replaces this file, so do not edit it.
+"""Operations: the deploy-time command, health, connection errors, logging, pool options."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Callable
+
+import asyncpg
+import pytest
+from pgdbm import AsyncDatabaseManager, DatabaseConfig
+
+from .helpers import POOLER_OPTIONS, TRANSACTION_POOLER, create_host_pool, shipped_migrations
+from .library import PACKAGE, Library, PoolOptions, errors
+from .tcp_proxy import TcpProxy
+
+MakeLib = Callable[..., Library]
+SECRET = "hunter2-never-printed"
+
+_cli = __import__(f"{PACKAGE}._cli", fromlist=["main"])
+
+
+# ---------------------------------------------------------------- python -m <package>
+
+
+def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """Run the command line in this process: exit status, stdout, stderr."""
+    pooler = ["--transaction-pooler"] if TRANSACTION_POOLER else []
+    code = _cli.main(Library, [*pooler, *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_status_and_migrate_on_a_fresh_then_current_schema(
+    database_url: str, schema: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """status exits 1 while migrations are pending and 0 once migrate has applied them."""
+    first = shipped_migrations()[0]
+    dsn = ["--dsn", database_url, "--schema", schema]
+
+    code, out, _ = cli(capsys, *dsn, "status")
+    assert code == 1
+    assert f"pending  {first}" in out
+    assert f"run `python -m {PACKAGE} migrate --schema {schema}`" in out
+
+    code, out, _ = cli(capsys, *dsn, "migrate", "--dry-run")
+    assert (code, f"would apply  {first}" in out, "nothing written" in out) == (0, True, True)
+    assert cli(capsys, *dsn, "status")[0] == 1  # the dry run wrote nothing
+
+    code, out, _ = cli(capsys, *dsn, "migrate")
+    assert code == 0
+    assert f"applied  {first}" in out
+
+    code, out, _ = cli(capsys, *dsn, "status")
+    assert code == 0
+    assert out.rstrip().endswith("up to date")
+    assert f"applied  {first}  " in out
+
+    code, out, _ = cli(capsys, *dsn, "migrate")
+    assert (code, "(0 applied now)" in out) == (0, True)
+
+
+def test_status_on_a_drifted_schema_exits_2_with_advice(
+    database_url: str, schema: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A migration changed after it was applied: status and migrate exit 2 and say why."""
+    dsn = ["--dsn", database_url, "--schema", schema]
+    assert cli(capsys, *dsn, "migrate")[0] == 0
+    first = shipped_migrations()[0]
+
+    async def tamper() -> None:
+        conn = await asyncpg.connect(database_url, statement_cache_size=0)
+        try:
+            await conn.execute(
+                f"UPDATE \"{schema}\".schema_migrations SET checksum = 'x' WHERE filename = $1",
+                first,
+            )
+        finally:
+            await conn.close()
+
+    asyncio.run(tamper())
+    code, out, err = cli(capsys, *dsn, "status")
+    assert code == 2
+    assert "(file changed since!)" in out
+    assert f"{first} changed after being applied" in err
+    code, _, err = cli(capsys, *dsn, "migrate")
+    assert (code, "new migration file" in err) == (2, True)
+
+
+def test_unreachable_database_exits_2_without_the_password(
+    capsys: pytest.CaptureFixture[str], closed_port: int
+) -> None:
+    """A refused connection is exit status 2 with where it tried, never the password."""
+    dsn = f"postgresql://app:{SECRET}@127.0.0.1:{closed_port}/appdb"
+    code, out, err = cli(capsys, "--dsn", dsn, "status")
+    assert code == 2
+    assert f"host=127.0.0.1 port={closed_port} database=appdb" in err
+    assert SECRET not in out + err
+
+
+def test_no_database_given_exits_2(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without --dsn or the environment variables, the command says what it needs."""
+    monkeypatch.delenv(f"{PACKAGE.upper()}_DATABASE_URL", raising=False)
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    code, _, err = cli(capsys, "status")
+    assert code == 2
+    assert f"${PACKAGE.upper()}_DATABASE_URL" in err
+
+
+def test_python_dash_m_runs_the_command(database_url: str, schema: str) -> None:
+    """`python -m <package>` is wired to the same command, DSN from the environment."""
+    env_var = f"{PACKAGE.upper()}_DATABASE_URL"
+    pooler = ["--transaction-pooler"] if TRANSACTION_POOLER else []
+    proc = subprocess.run(
+        [sys.executable, "-m", PACKAGE, *pooler, "--schema", schema, "status"],
+        env={**os.environ, env_var: database_url},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 1, proc.stderr
+    assert f"pending  {shipped_migrations()[0]}" in proc.stdout
+    assert "pending: run" in proc.stdout
+
+
+# ---------------------------------------------------------------- refused and lost connections
+
+
+@pytest.fixture
+def closed_port() -> int:
+    """A port on 127.0.0.1 where nothing listens: connections are refused at once."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+@pytest.fixture
+async def proxy(database_url: str) -> AsyncIterator[TcpProxy]:
+    """The test server behind a proxy that a test can stop, as if the server went down."""
+    proxy = await TcpProxy(database_url).start()
+    yield proxy
+    await proxy.stop()
+
+
+def _messages(error: BaseException | None) -> str:
+    text = ""
+    while error is not None:
+        text += f"{type(error).__name__}: {error}\n"
+        error = error.__cause__ or error.__context__
+    return text
+
+
+async def test_refused_connection_raises_the_same_error_in_both_modes(
+    mode: str, proxy: TcpProxy, schema: str
+) -> None:
+    """Standalone or embedded, a server that went away is DatabaseConnectionError."""
+    url = proxy.url(password=proxy.password or SECRET)
+    pool = None
+    if mode == "standalone":
+        lib = Library(connection_string=url, schema=schema, retry_attempts=1, **POOLER_OPTIONS)
+    else:
+        pool = await create_host_pool(url, max_connections=2)
+        lib = Library(db_manager=AsyncDatabaseManager(pool=pool, schema=schema))
+    await proxy.stop()
+    try:
+        with pytest.raises(errors.DatabaseConnectionError) as error:
+            await lib.initialize()
+    finally:
+        await lib.close()
+        if pool is not None:
+            pool.terminate()
+    message = str(error.value)
+    assert f"host=127.0.0.1 port={proxy.port}" in message
+    assert f"database={proxy.database}" in message
+    assert error.value.__cause__ is not None  # the driver's error, for the details
+    assert not isinstance(error.value.__cause__, errors.LibraryError)
+    assert SECRET not in _messages(error.value)
+    if proxy.password and proxy.password not in f"{proxy.user} {proxy.database}":
+        assert proxy.password not in _messages(error.value)
+
+
+async def test_connection_lost_after_start_up_is_the_same_error(
+    mode: str, proxy: TcpProxy, schema: str
+) -> None:
+    """A query on an initialized instance whose server went away raises DatabaseConnectionError."""
+    url = proxy.url()
+    pool = None
+    if mode == "standalone":
+        lib = Library(connection_string=url, schema=schema, retry_attempts=1, **POOLER_OPTIONS)
+    else:
+        pool = await create_host_pool(url, max_connections=2)
+        lib = Library(db_manager=AsyncDatabaseManager(pool=pool, schema=schema))
+    try:
+        await lib.initialize()
+        assert await lib.db.fetch_value("SELECT 1") == 1
+        await proxy.stop()
+        with pytest.raises(errors.DatabaseConnectionError, match=f"port={proxy.port}"):
+            await lib.db.fetch_value("SELECT 1")
+    finally:
+        await lib.close()
+        if pool is not None:
+            pool.terminate()
+
+
+async def test_standalone_refusal_names_the_server_and_not_the_password(closed_port: int) -> None:
+    """The message says where the library tried to connect; the password stays out."""
+    lib = Library(
+        connection_string=f"postgresql://app:{SECRET}@127.0.0.1:{closed_port}/appdb",
+        retry_attempts=1,
+    )
+    with pytest.raises(errors.DatabaseConnectionError) as error:
+        await lib.initialize()
+    assert str(error.value).startswith(
+        f"cannot reach PostgreSQL at host=127.0.0.1 port={closed_port} database=appdb user=app:"
+    )
+    assert isinstance(error.value.__cause__, OSError)
+    assert SECRET not in _messages(error.value)
+    assert (await lib.health()).ok is False  # and no pool was left open
+
+
+# ---------------------------------------------------------------- health
+
+
+async def test_health_of_a_ready_instance(lib: Library) -> None:
+    """Initialized and reachable: ok, with a round-trip time and nothing pending."""
+    health = await lib.health()
+    assert health.ok
+    assert health.reachable
+    assert health.latency_ms is not None
+    assert 0 < health.latency_ms < 5000
+    assert health.pending_migrations == ()
+    assert health.error is None
+    assert health.as_dict()["ok"] is True
+
+
+async def test_health_reports_pending_migrations(make_lib: MakeLib, mode: str) -> None:
+    """Before start-up: embedded sees the schema lacks migrations; standalone has no pool."""
+    health = await make_lib().health()
+    assert not health.ok
+    if mode == "shared":
+        assert health.reachable
+        assert health.pending_migrations == tuple(shipped_migrations())
+    else:
+        assert (health.reachable, health.error) == (False, "not initialized: no pool yet")
+
+
+async def test_health_of_a_stopped_server_does_not_raise(
+    mode: str, proxy: TcpProxy, schema: str
+) -> None:
+    """The server goes away: health() says unreachable, with where, and raises nothing."""
+    pool = None
+    if mode == "standalone":
+        lib = Library(
+            connection_string=proxy.url(), schema=schema, retry_attempts=1, **POOLER_OPTIONS
+        )
+    else:
+        pool = await create_host_pool(proxy.url(), max_connections=2)
+        lib = Library(db_manager=AsyncDatabaseManager(pool=pool, schema=schema))
+    try:
+        await lib.initialize()
+        assert (await lib.health()).ok
+        await proxy.stop()
+        health = await lib.health(max_wait=5)
+    finally:
+        await lib.close()
+        if pool is not None:
+            pool.terminate()
+    assert (health.ok, health.reachable, health.latency_ms) == (False, False, None)
+    assert health.error is not None
+    assert f"port={proxy.port}" in health.error
+
+
+# ---------------------------------------------------------------- logging
+
+
+async def test_start_up_logs_what_it_did_and_no_password(
+    mode: str, proxy: TcpProxy, schema: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """INFO names each migration applied and the start-up time; nothing at WARNING."""
+    caplog.set_level(logging.INFO)
+    url = proxy.url(password=proxy.password or SECRET)
+    pool = None
+    if mode == "standalone":
+        lib = Library(connection_string=url, schema=schema, **POOLER_OPTIONS)
+    else:
+        pool = await create_host_pool(url, max_connections=2)
+        lib = Library(db_manager=AsyncDatabaseManager(pool=pool, schema=schema))
+    try:
+        await lib.initialize()
+        await lib.close()
+        await lib.initialize()  # up to date now: nothing applied, still logged as ready
+    finally:
+        await lib.close()
+        if pool is not None:
+            await pool.close()
+    ours = [r for r in caplog.records if r.name.split(".")[0] == PACKAGE]
+    applied = [r.getMessage() for r in ours if r.getMessage().startswith("applied migration ")]
+    assert [message.split()[2] for message in applied] == shipped_migrations()
+    assert all(f" to schema '{schema}' in " in message for message in applied)
+    ready = [r for r in ours if f"ready in schema '{schema}'" in r.getMessage()]
+    assert len(ready) == 2
+    assert all(r.levelno == logging.INFO for r in ours)
+    secret = proxy.password or SECRET
+    if secret not in f"{proxy.user} {proxy.database}":  # else the check would prove nothing
+        assert not any(secret in r.getMessage() for r in caplog.records)
+
+
+# ---------------------------------------------------------------- pool options
+
+
+CONNECTION_FIELDS = {"connection_string", "host", "port", "database", "user", "password"}
+
+
+def test_every_pgdbm_pool_option_is_a_constructor_option() -> None:
+    """Standalone takes every DatabaseConfig field but the ones the URL and schema carry."""
+    fields = set(DatabaseConfig.model_fields) - CONNECTION_FIELDS - {"schema_name"}
+    assert set(PoolOptions.__annotations__) == fields
+
+
+async def test_pool_options_reach_the_pool(database_url: str, schema: str) -> None:
+    """statement_cache_size, command_timeout and server_settings apply to the library's pool."""
+    lib = Library(
+        connection_string=database_url,
+        schema=schema,
+        statement_cache_size=0,
+        command_timeout=0.3,
+        server_settings={"application_name": "options_check"},
+        shared_pool_search_path=POOLER_OPTIONS.get("shared_pool_search_path", "pg_catalog"),
+    )
+    async with lib:
+        for _ in range(3):
+            await lib.db.fetch_value("SELECT $1::int", 1)
+        assert await lib.db.fetch_value("SELECT count(*) FROM pg_prepared_statements") == 0
+        with pytest.raises(TimeoutError):
+            await lib.db.execute("SELECT pg_sleep(5)")
+        if not TRANSACTION_POOLER:  # PgBouncer drops startup parameters such as this one
+            name = await lib.db.fetch_value("SHOW application_name")
+            assert name == "options_check"
+
+
+def test_unknown_pool_option_lists_the_valid_ones(database_url: str) -> None:
+    expected = r"unexpected option\(s\) statement_cache; pool options are: .*statement_cache_size"
+    with pytest.raises(TypeError, match=expected):
+        Library(connection_string=database_url, statement_cache=0)  # type: ignore[call-arg]
+
+
+async def test_pool_options_belong_to_standalone_mode(shared_pool: asyncpg.Pool) -> None:
+    manager = AsyncDatabaseManager(pool=shared_pool, schema="x")
+    with pytest.raises(ValueError, match="the host configures its shared pool"):
+        Library(db_manager=manager, statement_cache_size=0)
+
+
+def test_start_up_needs_two_connections(database_url: str) -> None:
+    with pytest.raises(ValueError, match=r"max_connections=\.\.\.\) must be at least 2"):
+        Library(connection_string=database_url, max_connections=1)
+
+
+@pytest.mark.parametrize("bad", [0, -1, float("nan"), float("inf")])
+def test_init_timeout_must_be_positive_and_finite(database_url: str, bad: float) -> None:
+    with pytest.raises(ValueError, match="positive finite number of seconds"):
+        Library(connection_string=database_url, init_timeout=bad)
+
+
+@pytest.mark.parametrize("bad", ["5", True, None])
+def test_init_timeout_must_be_a_number(database_url: str, bad: object) -> None:
+    with pytest.raises(TypeError, match="takes seconds as a number"):
+        Library(connection_string=database_url, init_timeout=bad)  # type: ignore[arg-type]

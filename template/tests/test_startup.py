@@ -1,0 +1,298 @@
+# Owned by the copier-pgdbm template: `copier update` replaces this file, so do not edit it.
+"""Start-up in production shape: concurrent cold starts, the lock, verify-only, bad states."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import asyncpg
+import pytest
+from pgdbm import AsyncDatabaseManager, AsyncMigrationManager
+
+from .helpers import (
+    POOLER_OPTIONS,
+    applied_migrations,
+    create_host_pool,
+    schema_exists,
+    shipped_migrations,
+)
+from .library import PACKAGE, Library, errors
+
+COLD_START_INSTANCES = 8
+COLD_START_PROCESSES = 8
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+MakeLib = Callable[..., Library]
+
+
+async def _connect(url: str) -> asyncpg.Connection:
+    # No statement cache: the same code then works behind PgBouncer in transaction mode.
+    return await asyncpg.connect(url, statement_cache_size=0)
+
+
+async def test_concurrent_cold_start_on_a_fresh_database(
+    mode: str, database_factory: Callable[[], Awaitable[str]]
+) -> None:
+    """Eight instances initializing at once on a fresh database all succeed, once each."""
+    url = await database_factory()
+    schema = "cold_start"
+    pool = None
+    if mode == "standalone":
+        libs = [
+            Library(connection_string=url, schema=schema, max_connections=2, **POOLER_OPTIONS)
+            for _ in range(COLD_START_INSTANCES)
+        ]
+    else:
+        # Fewer connections than instances: waiting instances must not hold any.
+        pool = await create_host_pool(url, max_connections=3)
+        libs = [
+            Library(db_manager=AsyncDatabaseManager(pool=pool, schema=schema))
+            for _ in range(COLD_START_INSTANCES)
+        ]
+    try:
+        await asyncio.gather(*(lib.initialize() for lib in libs))
+        statuses = await asyncio.gather(*(lib.migration_status() for lib in libs))
+        assert all(status.up_to_date for status in statuses)
+        conn = await _connect(url)
+        try:
+            applied = await conn.fetchval(f'SELECT count(*) FROM "{schema}".schema_migrations')
+            advisory = await conn.fetchval(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+            )
+        finally:
+            await conn.close()
+        assert applied == len(shipped_migrations())
+        assert advisory == 0  # transaction-level locks: nothing outlives start-up
+    finally:
+        await asyncio.gather(*(lib.close() for lib in libs))
+        if pool is not None:
+            await pool.close()
+
+
+CHILD = """
+import asyncio, sys
+from pgdbm import AsyncDatabaseManager
+from tests.helpers import POOLER_OPTIONS, create_host_pool
+from tests.library import Library
+
+async def main(url, schema, mode):
+    pool = None
+    if mode == "standalone":
+        lib = Library(connection_string=url, schema=schema, max_connections=2, **POOLER_OPTIONS)
+    else:
+        pool = await create_host_pool(url, max_connections=2)
+        lib = Library(db_manager=AsyncDatabaseManager(pool=pool, schema=schema))
+    print("ready", flush=True)
+    sys.stdin.readline()  # every process starts initialize() at the same moment
+    await lib.initialize()
+    print("up_to_date" if (await lib.migration_status()).up_to_date else "pending", flush=True)
+    await lib.close()
+    if pool is not None:
+        await pool.close()
+
+asyncio.run(main(*sys.argv[1:]))
+"""
+
+
+async def test_cold_start_from_separate_processes(
+    database_factory: Callable[[], Awaitable[str]],
+) -> None:
+    """Eight OS processes, half standalone and half embedded, start on one fresh database."""
+    url = await database_factory()
+    procs = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            CHILD,
+            url,
+            "multi_process",
+            "standalone" if i % 2 else "shared",
+            cwd=PROJECT_ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for i in range(COLD_START_PROCESSES)
+    ]
+    try:
+        for proc in procs:
+            assert proc.stdout is not None
+            line = await asyncio.wait_for(proc.stdout.readline(), 60)
+            assert line == b"ready\n", (line, await proc.stderr.read() if proc.stderr else b"")
+        for proc in procs:
+            assert proc.stdin is not None
+            proc.stdin.write(b"go\n")
+            await proc.stdin.drain()
+        results = [await asyncio.wait_for(proc.communicate(), 60) for proc in procs]
+    finally:
+        for proc in procs:
+            if proc.returncode is None:
+                proc.kill()
+    for proc, (out, err) in zip(procs, results, strict=True):
+        assert proc.returncode == 0, err.decode()
+        assert out == b"up_to_date\n", err.decode()
+    conn = await _connect(url)
+    try:
+        files = await conn.fetch("SELECT filename FROM multi_process.schema_migrations ORDER BY id")
+    finally:
+        await conn.close()
+    assert [row["filename"] for row in files] == shipped_migrations()
+
+
+@pytest.fixture
+async def held_lock(
+    database_url: str, schema: str
+) -> AsyncIterator[Callable[[], Awaitable[asyncpg.Connection]]]:
+    """Take the start-up lock of ``schema`` the way a starting instance holds it."""
+    held: list[asyncpg.Connection] = []
+
+    async def hold() -> asyncpg.Connection:
+        conn = await _connect(database_url)
+        held.append(conn)
+        await conn.execute("BEGIN")
+        await conn.execute("SET application_name = 'migrating-elsewhere'")
+        assert await conn.fetchval(
+            "SELECT pg_try_advisory_xact_lock(hashtext('copier-pgdbm'), hashtext($1))",
+            f"{Library.module_name_for(schema)}:initialize",
+        )
+        return conn
+
+    yield hold
+    for conn in held:
+        await conn.close()
+
+
+async def test_a_lock_wait_names_the_holder_and_honours_init_timeout(
+    make_lib: MakeLib,
+    schema: str,
+    held_lock: Callable[[], Awaitable[asyncpg.Connection]],
+) -> None:
+    """While another process holds the lock, start-up waits init_timeout, then names it."""
+    holder = await held_lock()
+    holder_pid = await holder.fetchval("SELECT pg_backend_pid()")
+    lib = make_lib(init_timeout=0.5)
+    started = asyncio.get_running_loop().time()
+    with pytest.raises(errors.InitLockTimeoutError) as error:
+        await lib.initialize()
+    waited = asyncio.get_running_loop().time() - started
+    assert 0.4 <= waited < 5
+    message = str(error.value)
+    assert isinstance(error.value, TimeoutError)
+    assert error.value.holder is not None
+    assert f"backend pid {holder_pid}" in message
+    assert "'migrating-elsewhere'" in message
+    assert "holding it since" in message
+    assert "init_timeout" in message
+
+    await holder.execute("ROLLBACK")  # the other process finishes: start-up goes through
+    await lib.initialize()
+    assert (await lib.migration_status()).up_to_date
+
+
+async def test_the_lock_is_held_by_an_open_transaction(
+    make_lib: MakeLib,
+    schema: str,
+    held_lock: Callable[[], Awaitable[asyncpg.Connection]],
+    admin_pool: asyncpg.Pool,
+) -> None:
+    """The lock lives in a transaction (not a session), so it holds behind PgBouncer too.
+
+    A waiter takes and gives back connections without leaving a lock behind, and the
+    holder's COMMIT alone releases it.
+    """
+    holder = await held_lock()
+    waiting = asyncio.create_task(make_lib(init_timeout=10).initialize())
+    await asyncio.sleep(0.3)
+    assert not waiting.done()
+    assert not await schema_exists(admin_pool, schema)
+    await holder.execute("COMMIT")
+    await asyncio.wait_for(waiting, 10)
+    assert await applied_migrations(admin_pool, schema) == shipped_migrations()
+
+
+async def test_verify_only_start_up_writes_nothing_and_lists_what_is_missing(
+    make_lib: MakeLib, schema: str, admin_pool: asyncpg.Pool
+) -> None:
+    """apply_migrations=False refuses a schema that lacks migrations and names the command."""
+    verifier = make_lib(apply_migrations=False)
+    with pytest.raises(errors.PendingMigrationsError, match="lacks migration") as error:
+        await verifier.initialize()
+    assert error.value.pending == tuple(shipped_migrations())
+    assert f"migrate --schema {schema}" in str(error.value)
+    assert not await schema_exists(admin_pool, schema)
+
+    report = await make_lib(apply_migrations=False).migrate()  # the release step
+    assert report.applied == tuple(shipped_migrations())
+    await verifier.initialize()
+    assert (await verifier.health()).ok
+
+
+async def test_dry_run_lists_pending_and_writes_nothing(
+    make_lib: MakeLib, schema: str, admin_pool: asyncpg.Pool
+) -> None:
+    """migrate(dry_run=True) reports what would be applied without touching the server."""
+    report = await make_lib().migrate(dry_run=True)
+    assert report.dry_run
+    assert report.pending == tuple(shipped_migrations())
+    assert report.applied == ()
+    assert not await schema_exists(admin_pool, schema)
+
+
+async def test_changed_migration_is_refused_with_both_ways_out(
+    make_lib: MakeLib, schema: str, admin_pool: asyncpg.Pool
+) -> None:
+    """An applied migration whose file changed stops start-up, and the message says what to do."""
+    await make_lib().initialize()
+    first = shipped_migrations()[0]
+    await admin_pool.execute(
+        f"UPDATE \"{schema}\".schema_migrations SET checksum = repeat('0', 64) WHERE filename = $1",
+        first,
+    )
+    for lib in (make_lib(), make_lib(apply_migrations=False)):
+        with pytest.raises(errors.MigrationDriftError, match=f"{first} changed after") as error:
+            await lib.initialize()
+        assert error.value.drifted == (first,)
+        assert "restore the file" in str(error.value)
+        assert "new migration file" in str(error.value)
+    status = await make_lib().migration_status()
+    assert status.drifted == (first,)
+    assert not status.up_to_date
+
+
+async def test_schema_of_another_package_is_refused_with_a_hint(
+    make_lib: MakeLib, schema: str, shared_pool: asyncpg.Pool, tmp_path: Path
+) -> None:
+    """Two libraries in one schema: the clash names the other package and the fix."""
+    (tmp_path / "001_other.sql").write_text(
+        "CREATE TABLE {{tables.records}} (id INT PRIMARY KEY);\n"
+    )
+    await shared_pool.execute(f'CREATE SCHEMA "{schema}"')
+    other = AsyncMigrationManager(
+        AsyncDatabaseManager(pool=shared_pool, schema=schema),
+        migrations_path=str(tmp_path),
+        module_name=f"other_package_{schema}",
+    )
+    await other.apply_pending_migrations()
+    with pytest.raises(errors.SchemaConflictError, match=f"other_package_{schema}") as error:
+        await make_lib().initialize()
+    assert "cannot share a schema" in str(error.value)
+    assert isinstance(error.value.__cause__, asyncpg.DuplicateTableError)
+
+
+async def test_unqualified_table_in_a_migration_points_to_the_placeholder(
+    make_lib: MakeLib, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A migration naming a table without {{tables.x}} fails with advice to use it."""
+    (tmp_path / "001_unqualified.sql").write_text("ALTER TABLE tags ADD COLUMN note TEXT;\n")
+    # Shipping a broken migration in the package is not possible from a test: point the
+    # library at another folder instead.
+    monkeypatch.setattr(f"{PACKAGE}._dualmode.migrations_dir", lambda _: tmp_path)
+    with pytest.raises(errors.MigrationFailedError, match=r"001_unqualified\.sql failed") as error:
+        await make_lib().initialize()
+    assert error.value.filename == "001_unqualified.sql"
+    assert "{{tables.name}}" in str(error.value)
+    assert "unqualified here: tags" in str(error.value)
