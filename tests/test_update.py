@@ -4,9 +4,12 @@ The tests build their own release history of the template in a throwaway git rep
 
 - v1.0.0, the first release's layout: the test-server plugin was ``tests/postgres.py``, and
   there was no pre-commit configuration, CI workflow or ``_migrations``;
-- v1.1.0, the working tree (renames the plugin to ``tests/pg_server.py`` via ``_migrations``,
-  adds ``.pre-commit-config.yaml`` and the CI workflow);
-- v1.2.0, the working tree plus a pattern fix in the core class (a smaller default pool).
+- v1.1.0, the real v1.1.0 release, taken from this repository's history (renames the plugin
+  to ``tests/pg_server.py`` via ``_migrations``, adds pre-commit and the CI workflow);
+- v1.2.0, the working tree (the machinery moves out of the author's class into
+  template-owned modules);
+- v1.3.0, the working tree plus a pattern fix in the template-owned machinery (a smaller
+  default pool), the kind of release that must reach every project without a conflict.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ import pytest
 import yaml
 
 from tests.support import (
+    REPO,
+    TEMPLATE_FILES,
     Installed,
     make_venv,
     run,
@@ -33,10 +38,13 @@ from tests.support import (
 pytestmark = pytest.mark.generated_suite
 
 COPIER = str(Path(sys.executable).parent / "copier")
-OLDEST, NEWEST = "v1.0.0", "v1.2.0"
+OLDEST, CURRENT, NEWEST = "v1.0.0", "v1.2.0", "v1.3.0"
+# The v1.1.0 release as it landed (before the machinery moved out of core.py).
+V1_1_0_COMMIT = "6cc41fe11c95de6891c007ddb39cc91054f94c68"
 CORE = "src/my_library/core.py"
-FIX_BEFORE = "max_connections=10 if max_connections is None else max_connections,"
-FIX_AFTER = "max_connections=5 if max_connections is None else max_connections,"
+MACHINERY = "src/my_library/_dualmode.py"
+FIX_BEFORE = '_POOL_DEFAULTS: PoolOptions = {"min_connections": 1, "max_connections": 10}'
+FIX_AFTER = '_POOL_DEFAULTS: PoolOptions = {"min_connections": 1, "max_connections": 5}'
 OLD_PLUGIN_WORDING = (
     '"""The test session\'s PostgreSQL server (v1.0.0), loaded by conftest.py.',
     '"""A PostgreSQL server for the test session, loaded as a pytest plugin by conftest.py.',
@@ -71,25 +79,39 @@ def as_first_release(root: Path) -> None:
 
 
 def with_pattern_fix(root: Path) -> None:
-    """The v1.2.0 change: a fix in the core class."""
-    _edit(root / "template/src/{{ package_name }}/core.py.jinja", FIX_BEFORE, FIX_AFTER)
+    """The v1.3.0 change: a fix in the template-owned machinery."""
+    _edit(root / "template/src/{{ package_name }}/_dualmode.py", FIX_BEFORE, FIX_AFTER)
+
+
+def released_v1_1_0(dst: Path) -> None:
+    """The template files of the real v1.1.0 release, from this repository's history."""
+    archive = subprocess.run(
+        ["git", "-C", str(REPO), "archive", V1_1_0_COMMIT, *TEMPLATE_FILES],
+        capture_output=True,
+        check=True,
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(dst)], input=archive, check=True)
 
 
 @pytest.fixture(scope="module")
 def history(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The template's release history, tagged v1.0.0, v1.1.0 and v1.2.0."""
+    """The template's release history, tagged v1.0.0 to v1.3.0."""
+    found = subprocess.run(["git", "-C", str(REPO), "cat-file", "-e", V1_1_0_COMMIT], check=False)
+    if found.returncode:
+        pytest.fail(f"the v1.1.0 release commit {V1_1_0_COMMIT} is not in this clone's history")
     repo = tmp_path_factory.mktemp("history") / "copier-pgdbm"
-    stages: list[tuple[str, Callable[[Path], None] | None]] = [
-        ("v1.0.0", as_first_release),
-        ("v1.1.0", None),
-        ("v1.2.0", with_pattern_fix),
+    stages: list[tuple[str, Callable[[Path], object], Callable[[Path], None] | None]] = [
+        ("v1.0.0", released_v1_1_0, as_first_release),
+        ("v1.1.0", released_v1_1_0, None),
+        ("v1.2.0", snapshot_template, None),
+        ("v1.3.0", snapshot_template, with_pattern_fix),
     ]
     git(tmp_path_factory.getbasetemp(), "init", "-q", "-b", "main", str(repo))
-    for tag, change in stages:
+    for tag, base, change in stages:
         for child in repo.iterdir():
             if child.name != ".git":
                 shutil.rmtree(child) if child.is_dir() else child.unlink()
-        snapshot_template(repo)
+        base(repo)
         if change is not None:
             change(repo)
         git(repo, "add", "-A")
@@ -213,15 +235,22 @@ def updated(history: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str
 
 
 def test_update_delivers_the_fix_and_new_files(updated: dict[str, object]) -> None:
-    """The core-class fix and the files added by later releases arrive."""
+    """The machinery fix and the files added by later releases arrive, with no conflict."""
     project = updated["project"]
     assert isinstance(project, Path)
-    core = (project / CORE).read_text()
-    assert FIX_AFTER in core
-    assert FIX_BEFORE not in core
-    assert (project / ".pre-commit-config.yaml").is_file()
-    assert (project / ".github/workflows/ci.yml").is_file()
+    machinery = (project / MACHINERY).read_text()
+    assert FIX_AFTER in machinery
+    assert FIX_BEFORE not in machinery
+    for added in (
+        ".pre-commit-config.yaml",
+        ".github/workflows/ci.yml",
+        "src/my_library/errors.py",
+    ):
+        assert (project / added).is_file(), added
     assert "<<<<<<<" not in "".join(p.read_text() for p in project.rglob("*.py"))
+    assert "UU " not in str(updated["status"])
+    # The machinery left the author's class: what remains there is the example domain.
+    assert "async def initialize" not in (project / CORE).read_text()
 
 
 def test_update_keeps_every_author_edit(updated: dict[str, object]) -> None:
@@ -259,16 +288,16 @@ def test_answers_file_records_the_new_version(updated: dict[str, object]) -> Non
 
 
 def test_check_update_reports_behind_then_current(updated: dict[str, object]) -> None:
-    """`copier check-update` says 1.0.0 < 1.2.0 before, and up to date after."""
+    """`copier check-update` says 1.0.0 < 1.3.0 before, and up to date after."""
     assert updated["before"] == {
         "update_available": True,
         "current_version": "1.0.0",
-        "latest_version": "1.2.0",
+        "latest_version": "1.3.0",
     }
     after = updated["after"]
     assert isinstance(after, dict)
     assert after["update_available"] is False
-    assert after["current_version"] == "1.2.0"
+    assert after["current_version"] == "1.3.0"
 
 
 def test_updated_project_passes_its_suite_in_both_modes(
@@ -291,24 +320,24 @@ def test_updated_project_passes_its_suite_in_both_modes(
 
 
 def test_conflicting_edit_keeps_both_sides_inline(history: Path, tmp_path: Path) -> None:
-    """Author and template change the same line: inline markers hold both, nothing is lost,
-    and the project's pre-commit check refuses the file until the conflict is resolved."""
-    project = generate_at(history, tmp_path / "project", "v1.1.0")
-    authors_line = "max_connections=20 if max_connections is None else max_connections,"
-    _edit(project / CORE, FIX_BEFORE, authors_line)
+    """Author and template change the same line of the machinery: inline markers hold both,
+    nothing is lost, and the project's pre-commit check refuses the file until resolved."""
+    project = generate_at(history, tmp_path / "project", CURRENT)
+    authors_line = FIX_BEFORE.replace('"max_connections": 10', '"max_connections": 20')
+    _edit(project / MACHINERY, FIX_BEFORE, authors_line)
     git(project, "commit", "-q", "-am", "author: bigger default pool")
     copier_cli(project, "update", "--defaults", "--trust", "--conflict", "inline")
 
-    core = (project / CORE).read_text()
-    assert "<<<<<<< before updating" in core
-    assert ">>>>>>> after updating" in core
-    assert authors_line in core
-    assert FIX_AFTER in core
-    assert "UU " + CORE in git(project, "status", "--porcelain")
+    machinery = (project / MACHINERY).read_text()
+    assert "<<<<<<< before updating" in machinery
+    assert ">>>>>>> after updating" in machinery
+    assert authors_line in machinery
+    assert FIX_AFTER in machinery
+    assert "UU " + MACHINERY in git(project, "status", "--porcelain")
 
     env = subprocess_env(PRE_COMMIT_HOME=str(tmp_path / "pre-commit-cache"))
     check = subprocess.run(
-        [sys.executable, "-m", "pre_commit", "run", "check-merge-conflict", "--files", CORE],
+        [sys.executable, "-m", "pre_commit", "run", "check-merge-conflict", "--files", MACHINERY],
         cwd=project,
         env=env,
         capture_output=True,
@@ -319,10 +348,61 @@ def test_conflicting_edit_keeps_both_sides_inline(history: Path, tmp_path: Path)
     assert "Merge conflict string" in check.stdout
 
 
+CURRENT_AUTHOR_METHOD = '''
+    async def count_kinds(self) -> int:
+        """How many kinds of record there are (added by the library's author)."""
+        count = await self.db.fetch_value("SELECT count(DISTINCT kind) FROM {{tables.records}}")
+        return int(count)
+'''
+
+CURRENT_AUTHOR_TEST = '''
+"""The author's own tests, on the current API."""
+
+from my_library import MyLibrary
+
+
+async def test_count_kinds(lib: MyLibrary) -> None:
+    await lib.create_record("a")
+    await lib.create_record("a")
+    await lib.create_record("b")
+    assert await lib.count_kinds() == 2
+'''
+
+
+def test_machinery_fix_reaches_an_edited_project_without_conflict(
+    history: Path, tmp_path: Path
+) -> None:
+    """A fix in the template-owned machinery lands in a project whose author added a method,
+    a migration and tests: no conflict, the author's files untouched, the suite green."""
+    project = generate_at(history, tmp_path / "project", CURRENT)
+    core = (project / CORE).read_text().rstrip("\n") + "\n" + CURRENT_AUTHOR_METHOD
+    (project / CORE).write_text(core)
+    (project / "src/my_library/migrations/002_record_tags.sql").write_text(AUTHOR_MIGRATION)
+    (project / "tests/test_author.py").write_text(CURRENT_AUTHOR_TEST)
+    git(project, "add", "-A")
+    git(project, "commit", "-q", "-m", "author's work")
+
+    copier_cli(project, "update", "--defaults", "--trust")
+    status = git(project, "status", "--porcelain")
+    assert status.split() == ["M", ".copier-answers.yml", "M", MACHINERY], status
+    assert FIX_AFTER in (project / MACHINERY).read_text()
+    assert (project / CORE).read_text() == core
+    git(project, "commit", "-q", "-am", "copier update")
+
+    bin_dir = make_venv(tmp_path / "venv", sys.executable)
+    installed = Installed(project, bin_dir, sys.executable)
+    installed.run(bin_dir / "python", "-m", "pip", "install", "-q", "-e", ".[test]")
+    report = installed.run_suite(tmp_path / "junit.xml")
+    assert report.failed == []
+    assert report.skipped == []
+    for mode in ("standalone", "shared"):
+        assert any("test_count_kinds" in n for n in report.passed_in_mode(mode))
+
+
 def test_untouched_project_updates_from_oldest_to_newest_in_one_step(
     history: Path, tmp_path: Path
 ) -> None:
-    """`copier update --defaults` from v1.0.0 gives exactly a fresh copy of v1.2.0."""
+    """`copier update --defaults` from v1.0.0 gives exactly a fresh copy of v1.3.0."""
     project = generate_at(history, tmp_path / "old", OLDEST)
     copier_cli(project, "update", "--defaults", "--trust")
     fresh = tmp_path / "fresh"

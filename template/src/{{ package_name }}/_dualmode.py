@@ -361,6 +361,11 @@ class DualModeLibrary:
             )
         return self._database
 
+    def _ready_db(self) -> Database:
+        # Methods written for releases before v1.2.0 reach the database this way; the
+        # Database has the same fetch_one/fetch_all/fetch_value/execute methods.
+        return self.db
+
     def __repr__(self) -> str:
         mode = "standalone" if self._owns_pool else "embedded"
         return f"{type(self).__name__}(schema={self._schema!r}, mode={mode!r}, ready={self._ready})"
