@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+import tempfile
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import asyncpg
@@ -263,17 +264,26 @@ async def test_changed_migration_is_refused_with_both_ways_out(
     assert not status.up_to_date
 
 
+@pytest.fixture
+def migrations_folder() -> Iterator[Path]:
+    """An empty folder for migration files that the package does not ship."""
+    # Not pytest's tmp_path: pytest makes its base directory private (0700), and the
+    # embedded server, which runs as its own user, may live in a venv below it.
+    with tempfile.TemporaryDirectory(prefix="migrations-") as folder:
+        yield Path(folder)
+
+
 async def test_schema_of_another_package_is_refused_with_a_hint(
-    make_lib: MakeLib, schema: str, shared_pool: asyncpg.Pool, tmp_path: Path
+    make_lib: MakeLib, schema: str, shared_pool: asyncpg.Pool, migrations_folder: Path
 ) -> None:
     """Two libraries in one schema: the clash names the other package and the fix."""
-    (tmp_path / "001_other.sql").write_text(
+    (migrations_folder / "001_other.sql").write_text(
         "CREATE TABLE {{tables.records}} (id INT PRIMARY KEY);\n"
     )
     await shared_pool.execute(f'CREATE SCHEMA "{schema}"')
     other = AsyncMigrationManager(
         AsyncDatabaseManager(pool=shared_pool, schema=schema),
-        migrations_path=str(tmp_path),
+        migrations_path=str(migrations_folder),
         module_name=f"other_package_{schema}",
     )
     await other.apply_pending_migrations()
@@ -284,13 +294,15 @@ async def test_schema_of_another_package_is_refused_with_a_hint(
 
 
 async def test_unqualified_table_in_a_migration_points_to_the_placeholder(
-    make_lib: MakeLib, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    make_lib: MakeLib, migrations_folder: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A migration naming a table without {{tables.x}} fails with advice to use it."""
-    (tmp_path / "001_unqualified.sql").write_text("ALTER TABLE tags ADD COLUMN note TEXT;\n")
+    (migrations_folder / "001_unqualified.sql").write_text(
+        "ALTER TABLE tags ADD COLUMN note TEXT;\n"
+    )
     # Shipping a broken migration in the package is not possible from a test: point the
     # library at another folder instead.
-    monkeypatch.setattr(f"{PACKAGE}._dualmode.migrations_dir", lambda _: tmp_path)
+    monkeypatch.setattr(f"{PACKAGE}._dualmode.migrations_dir", lambda _: migrations_folder)
     with pytest.raises(errors.MigrationFailedError, match=r"001_unqualified\.sql failed") as error:
         await make_lib().initialize()
     assert error.value.filename == "001_unqualified.sql"

