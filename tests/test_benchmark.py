@@ -1,4 +1,4 @@
-"""The fixture benchmark keeps working (its figures are read by people, not asserted)."""
+"""The benchmarks keep working (their figures are read by people, not asserted)."""
 
 from __future__ import annotations
 
@@ -28,3 +28,31 @@ def test_benchmark_prints_medians_and_ratios() -> None:
     assert len(medians) == 5, proc.stdout
     assert len(ratios) == 4, proc.stdout
     assert all(float(m) > 0 for m in medians)
+
+
+@pytest.mark.generated_suite
+def test_call_overhead_benchmark_prints_ratios() -> None:
+    """A short run prints the per-call medians of both ways and a ratio for each mode."""
+    proc = subprocess.run(
+        [
+            sys.executable,
+            REPO / "benchmarks" / "call_overhead.py",
+            "--rounds",
+            "3",
+            "--batch",
+            "20",
+        ],
+        capture_output=True,
+        text=True,
+        env=subprocess_env(),
+        timeout=600,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    medians = re.findall(
+        r"^  (standalone|shared) +(library|asyncpg) +(\d+\.\d) us$", proc.stdout, re.M
+    )
+    assert len(medians) == 4, proc.stdout
+    assert all(float(m[2]) > 0 for m in medians)
+    ratios = re.findall(r"^  ratio library / asyncpg, (\w+) +(\d+\.\d{3}) x$", proc.stdout, re.M)
+    assert [mode for mode, _ in ratios] == ["standalone", "shared"], proc.stdout
