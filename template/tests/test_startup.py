@@ -194,6 +194,34 @@ async def test_a_lock_wait_names_the_holder_and_honours_init_timeout(
     assert (await lib.migration_status()).up_to_date
 
 
+async def test_a_backend_still_migrating_for_a_killed_process_is_named(
+    make_lib: MakeLib, schema: str, database_url: str, admin_pool: asyncpg.Pool
+) -> None:
+    """pgdbm's own migration lock, held by the backend of a process killed mid-migration,
+    is waited for within init_timeout (not pgdbm's lock_timeout) and its holder named."""
+    await admin_pool.execute(f'CREATE SCHEMA "{schema}"')
+    zombie = await _connect(database_url)
+    try:
+        await zombie.execute("BEGIN")
+        await zombie.execute(
+            "SELECT pg_advisory_xact_lock(hashtext('pgdbm_migration_' || $1))",
+            Library.module_name_for(schema),
+        )
+        zombie_pid = await zombie.fetchval("SELECT pg_backend_pid()")
+        lib = make_lib(init_timeout=0.5)
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(errors.InitLockTimeoutError) as error:
+            await lib.initialize()
+        assert asyncio.get_running_loop().time() - started < 4  # pgdbm's lock_timeout is 5 s
+        assert f"backend pid {zombie_pid}" in str(error.value)
+        assert "pgdbm_migration_" in str(error.value)
+        await zombie.execute("ROLLBACK")
+        await lib.initialize()
+    finally:
+        await zombie.close()
+    assert await applied_migrations(admin_pool, schema) == shipped_migrations()
+
+
 async def test_the_lock_is_held_by_an_open_transaction(
     make_lib: MakeLib,
     schema: str,

@@ -154,24 +154,44 @@ def password_of(dsn: str) -> str | None:
 
 # Two-key advisory locks: the first key keeps ours apart from anybody else's.
 _TRY_LOCK = "SELECT pg_try_advisory_xact_lock(hashtext('copier-pgdbm'), hashtext($1))"
+_OUR_LOCK = (
+    "l.objsubid = 2 AND l.classid = hashtext('copier-pgdbm')::oid AND l.objid = hashtext($1)::oid"
+)
+# pgdbm's own migration lock: one bigint key, hashtext('pgdbm_migration_' || module).
+_TRY_PGDBM_LOCK = "SELECT pg_try_advisory_xact_lock(hashtext('pgdbm_migration_' || $1))"
+_PGDBM_LOCK = (
+    "l.objsubid = 1 AND l.objid = "
+    "(hashtext('pgdbm_migration_' || $1)::bigint & 4294967295)::bigint::oid"
+)
 _LOCK_HOLDER = """
     SELECT a.pid, a.application_name, a.xact_start, a.client_addr::text AS client_addr
     FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-    WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2
+    WHERE l.locktype = 'advisory' AND l.granted
       AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-      AND l.classid = hashtext('copier-pgdbm')::oid AND l.objid = hashtext($1)::oid
+      AND {which}
 """
 
 
-async def lock_holder(pool: asyncpg.Pool, key: str) -> str | None:
-    """Who holds the start-up lock ``key``: backend pid, application name, since when."""
-    row = await pool.fetchrow(_LOCK_HOLDER, key)
+async def lock_holder(pool: asyncpg.Pool, key: str, *, pgdbm: bool = False) -> str | None:
+    """Who holds a start-up lock: backend pid, application name, since when."""
+    query = _LOCK_HOLDER.format(which=_PGDBM_LOCK if pgdbm else _OUR_LOCK)
+    row = await pool.fetchrow(query, key)
     if row is None:
         return None
     since = row["xact_start"].isoformat(timespec="seconds") if row["xact_start"] else "?"
     who = f"backend pid {row['pid']}, application_name {row['application_name']!r}"
     origin = f", from {row['client_addr']}" if row["client_addr"] else ""
     return f"{who}{origin}, holding it since {since}"
+
+
+def _lock_timeout(key: str, waited: float, holder: str | None) -> InitLockTimeoutError:
+    return InitLockTimeoutError(
+        f"gave up waiting {waited:g} s (init_timeout) for the start-up lock "
+        f"{key!r}: held by {holder or 'nobody any more (it was released just now)'}. "
+        "Another process is initializing or migrating the same schema; if it hangs, "
+        "end it with SELECT pg_terminate_backend(<pid>).",
+        holder=holder,
+    )
 
 
 @asynccontextmanager
@@ -205,14 +225,32 @@ async def init_lock(pool: asyncpg.Pool, key: str, *, give_up_after: float) -> As
                 await transaction.rollback()
         remaining = deadline - loop.time()
         if remaining <= 0:
-            holder = await lock_holder(pool, key)
-            raise InitLockTimeoutError(
-                f"gave up waiting {give_up_after:g} s (init_timeout) for the start-up lock "
-                f"{key!r}: held by {holder or 'nobody any more (it was released just now)'}. "
-                "Another process is initializing or migrating the same schema; if it hangs, "
-                "end it with SELECT pg_terminate_backend(<pid>).",
-                holder=holder,
-            )
+            raise _lock_timeout(key, give_up_after, await lock_holder(pool, key))
+        await asyncio.sleep(min(delay, remaining))
+        delay = min(delay * 2, 0.25)
+
+
+async def wait_for_pgdbm_lock(
+    pool: asyncpg.Pool, module_name: str, *, give_up_after: float, init_timeout: float
+) -> None:
+    """Wait, at most ``give_up_after`` seconds, until pgdbm's migration lock is free.
+
+    Under the start-up lock nobody else takes it, except the backend of a process that
+    was killed in the middle of a migration: it runs the statement to its end before it
+    notices. pgdbm would wait for it up to lock_timeout and fail with a bare
+    LockNotAvailableError; this waits within init_timeout and names the holder instead.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + give_up_after
+    delay = 0.01
+    while True:
+        async with pool.acquire() as conn, conn.transaction():
+            if await conn.fetchval(_TRY_PGDBM_LOCK, module_name):
+                return
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            holder = await lock_holder(pool, module_name, pgdbm=True)
+            raise _lock_timeout(f"pgdbm_migration_{module_name}", init_timeout, holder)
         await asyncio.sleep(min(delay, remaining))
         delay = min(delay * 2, 0.25)
 

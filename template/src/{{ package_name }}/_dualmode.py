@@ -34,6 +34,7 @@ from ._bootstrap import (
     migrations_dir,
     password_of,
     read_status,
+    wait_for_pgdbm_lock,
 )
 from .errors import InitLockTimeoutError, NotInitializedError, PendingMigrationsError
 
@@ -544,6 +545,8 @@ class DualModeLibrary:
         status.raise_for_drift()
         if dry_run or not status.pending:
             return MigrationReport(applied=(), pending=status.pending, dry_run=dry_run)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._init_timeout
         try:
             async with init_lock(
                 pool, f"{self.module_name}:initialize", give_up_after=self._init_timeout
@@ -554,6 +557,12 @@ class DualModeLibrary:
                 if not status.pending:
                     return MigrationReport(applied=(), pending=(), dry_run=False)
                 await ensure_schema(pool, self._schema)
+                await wait_for_pgdbm_lock(
+                    pool,
+                    self.module_name,
+                    give_up_after=max(0.0, deadline - loop.time()),
+                    init_timeout=self._init_timeout,
+                )
                 result = await self._migration_manager().apply_pending_migrations()
         except InitLockTimeoutError:
             raise  # a TimeoutError, but no connection problem
