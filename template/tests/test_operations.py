@@ -340,7 +340,8 @@ async def test_pool_options_reach_the_pool(database_url: str, schema: str) -> No
         for _ in range(3):
             await lib.db.fetch_value("SELECT $1::int", 1)
         assert await lib.db.fetch_value("SELECT count(*) FROM pg_prepared_statements") == 0
-        with pytest.raises(TimeoutError):
+        # asyncio's TimeoutError: the built-in one from Python 3.11 on.
+        with pytest.raises(asyncio.TimeoutError):
             await lib.db.execute("SELECT pg_sleep(5)")
         if not TRANSACTION_POOLER:  # PgBouncer drops startup parameters such as this one
             name = await lib.db.fetch_value("SHOW application_name")

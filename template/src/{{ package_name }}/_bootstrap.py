@@ -48,7 +48,12 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     pgdbm.errors.ConnectionError,
 )
 # Only while connecting: a TimeoutError from a running query is the query's own business.
-CONNECT_ERRORS: tuple[type[BaseException], ...] = (*CONNECTION_ERRORS, TimeoutError)
+# (asyncio's TimeoutError is the built-in one from Python 3.11 on, a class of its own before.)
+CONNECT_ERRORS: tuple[type[BaseException], ...] = (
+    *CONNECTION_ERRORS,
+    TimeoutError,
+    asyncio.TimeoutError,
+)
 
 
 def check_schema_name(schema: str) -> str:
