@@ -1,20 +1,55 @@
-"""Every kind of bad answer is refused by a validator whose message says what is allowed."""
+"""Every kind of bad answer is refused by a validator whose message says what is allowed;
+every default derived from an earlier answer is itself a valid answer."""
 
 from __future__ import annotations
 
+import ast
+import builtins
+import importlib.metadata
+import re
+import sys
+import tomllib
+from collections.abc import Callable
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
+from packaging.requirements import Requirement
 
-from tests.support import render
+from tests.support import CUSTOM_ANSWERS, REPO, render
+
+
+@cache
+def config() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load((REPO / "copier.yml").read_text())
+    return loaded
+
+
+def computed(name: str) -> set[str]:
+    """A `when: false` list of copier.yml (one YAML string there, so Copier renders it once)."""
+    return set(yaml.safe_load(config()[name]["default"]))
+
 
 BAD_ANSWERS: list[tuple[str, Any, str]] = [
     ("project_name", "   ", "project_name must not be empty"),
+    ("project_name", "Acme\nOrders", r'no control characters, line breaks .*found "\\n"'),
+    ("project_name", "Acme Orders\n", r'found "\\n" in "Acme Orders\\n"'),
+    ("project_name", "Acme\tOrders", r'found "\\t"'),
+    ("project_name", "Acme\u2028Orders", r'found "\\u2028"'),
+    ("project_name", "Acme\x85Orders", r'found "\\u0085"'),
+    ("project_name", "Acme\ud83dOrders", r'found "\\ud83d"'),
+    ("project_name", " Acme Orders", "must not start or end with whitespace"),
+    ("project_name", "Acme Orders\u3000", "must not start or end with whitespace"),
     ("package_name", "AcmeLedger", "must be a lowercase Python identifier"),
     ("package_name", "acme-ledger", "must be a lowercase Python identifier"),
     ("package_name", "2fast", "not starting with a digit"),
+    ("package_name", "_private", "starting with a letter"),
+    ("package_name", "__main__", "starting with a letter"),
     ("package_name", "", "must be a lowercase Python identifier"),
+    ("package_name", "lib\n", r'got "lib\\n"'),
+    ("package_name", "p" * 31, "at most 30 characters"),
     ("package_name", "class", "'class' is a Python keyword"),
     ("package_name", "async", "'async' is a Python keyword"),
     ("package_name", "json", "'json' would shadow a module the generated project imports"),
@@ -23,24 +58,65 @@ BAD_ANSWERS: list[tuple[str, Any, str]] = [
     ("package_name", "asyncpg", "'asyncpg' would shadow a module"),
     ("package_name", "pytest", "'pytest' would shadow a module"),
     ("package_name", "tests", "'tests' would shadow a module"),
+    ("package_name", "yaml", "'yaml' would shadow a module"),
     ("distribution_name", "Acme Ledger", "must be a lowercase PEP 508 name"),
     ("distribution_name", "-acme", "starting and ending with a letter or digit"),
     ("distribution_name", "acme-", "starting and ending with a letter or digit"),
+    ("distribution_name", "acme\n", r'got "acme\\n"'),
+    ("distribution_name", "d" * 61, "at most 60 characters"),
+    ("distribution_name", "pgdbm", "'pgdbm' is, once normalized .* a package the generated"),
+    ("distribution_name", "pytest-asyncio", "requires its own name"),
+    ("distribution_name", "pytest_asyncio", r"PEP 503: 'pytest-asyncio'"),
+    ("distribution_name", "pydantic.core", r"PEP 503: 'pydantic-core'"),
+    ("distribution_name", "pre--commit", r"PEP 503: 'pre-commit'"),
+    ("distribution_name", "pyyaml", "for example pyyaml-store"),
     ("class_name", "ledgerStore", "must be a CapWords identifier"),
     ("class_name", "Ledger_Store", "must be a CapWords identifier"),
     ("class_name", "API", "not API"),
+    ("class_name", "LedgerStore\n", r'got "LedgerStore\\n"'),
+    ("class_name", "L" + "o" * 30, "at most 30 characters"),
+    ("class_name", "None", "'None' is a Python keyword"),
+    ("class_name", "True", "'True' is a Python keyword"),
+    ("class_name", "False", "'False' is a Python keyword"),
+    ("class_name", "ValueError", "'ValueError' is a Python built-in name"),
+    ("class_name", "Exception", "is a Python built-in name"),
     ("class_name", "Record", "'Record' clashes with a name the generated core module already uses"),
     ("class_name", "AsyncDatabaseManager", "clashes with a name"),
     ("schema_name", "Ledger", r"must match \^\[a-z_\]\[a-z0-9_\]\{0,62\}\$"),
     ("schema_name", "ledger-data", "lowercase letters, digits and"),
     ("schema_name", "9ledger", "not starting with a digit"),
     ("schema_name", "x" * 64, "1 to 63 characters"),
-    ("schema_name", "pg_ledger", "must not start with 'pg_'"),
+    ("schema_name", "ledger\n", r'got "ledger\\n"'),
+    ("schema_name", "pg_ledger", "must not start with 'pg_'.*for example ledger_data"),
     ("schema_name", "public", "must not be 'public'"),
     ("schema_name", "information_schema", "must not be 'information_schema'"),
+    ("schema_name", "select", "'select' is a reserved keyword in PostgreSQL 15 or 18"),
+    ("schema_name", "user", "'user' is a reserved keyword.*for example user_data"),
+    ("schema_name", "order", "'order' is a reserved keyword"),
+    ("schema_name", "authorization", "reserved keyword"),  # T: type/function names only
+    ("schema_name", "int", "reserved keyword"),  # C: no type/function name
+    ("schema_name", "json_table", "reserved keyword"),  # a keyword since PostgreSQL 17
+    ("description", "", "description must not be empty"),
+    ("description", "One line.\nAnd another.", r'found "\\n"'),
+    ("description", "Orders\r", r'found "\\r"'),
+    ("description", "Orders\x00", r'found "\\u0000"'),
+    ("description", "Orders ", "must not start or end with whitespace"),
     ("author_name", "", "author_name must not be empty"),
+    ("author_name", "Acme\nTeam", r'found "\\n"'),
+    ("author_name", "Acme Team\n", r'found "\\n"'),
+    ("author_name", "\u00a0Acme", "must not start or end with whitespace"),
     ("author_email", "not-an-email", "must look like name@example.com"),
+    ("author_email", 'a"b@c.d', r'got "a\\"b@c.d"'),
+    ("author_email", "a b@c.d", "must look like name@example.com"),
+    ("author_email", "a..b@c.d", "must look like name@example.com"),
+    ("author_email", ".a@c.d", "must look like name@example.com"),
+    ("author_email", "a@c.d\n", r'got "a@c.d\\n"'),
+    ("author_email", "a@localhost", "a domain with a dot"),
+    ("author_email", "a@-c.d", "must look like name@example.com"),
+    ("author_email", "a@c..d", "must look like name@example.com"),
+    ("author_email", "jörg@c.d", "an ASCII address"),
     ("copyright_year", "26", "must be a year like 2026"),
+    ("copyright_year", "2026\n", r'got "2026\\n"'),
     ("python_min", "3.9", "Invalid choice"),
     ("license", "GPL-3.0", "Invalid choice"),
 ]
@@ -60,22 +136,254 @@ def test_bad_answer_is_refused_with_its_rule(
     (dst / "keep.txt").write_text("the user's own file")
     with pytest.raises(ValueError, match=message) as error:
         render(template, dst, {question: answer})
-    assert question in str(error.value)
+    if "choices" in config()[question]:
+        assert str(error.value).startswith(f"Invalid choice for '{question}'")
+    else:
+        # Copier names the question, and so do the validator's own words (prompts show those).
+        prefix = f"Validation error for question '{question}': "
+        assert str(error.value).startswith(prefix + question)
     assert [p.name for p in dst.iterdir()] == ["keep.txt"]
     assert (dst / "keep.txt").read_text() == "the user's own file"
 
 
+GOOD_ANSWERS: list[tuple[str, str]] = [
+    ("project_name", "Elephant 🐘 Store"),
+    ("project_name", 'Ledger "Pro" \\ {{ not_jinja }} {% raw %} # *x* <b>'),
+    ("package_name", "a"),
+    ("package_name", "match"),  # a soft keyword is an identifier
+    ("package_name", "acme_"),
+    ("distribution_name", "acme.orders_db"),
+    ("distribution_name", "d" * 60),
+    ("class_name", "ALibrary"),
+    ("class_name", "HTTPClient"),
+    ("class_name", "A1"),
+    ("schema_name", "_ledger"),
+    ("schema_name", "data"),  # an unreserved keyword is a plain identifier
+    ("schema_name", "s" * 63),
+    ("description", "Ünïcödé, “quotes”, 'single', \\backslash\\ and 🐘 in one line"),
+    ("author_name", 'Dr. "Q" \\ Jörg, Jr. 🐘'),
+    ("author_email", "o'neil+orders@mail.acme-corp.example"),
+    ("author_email", "a.b_c-d@x.io"),
+    ("copyright_year", "2024-2026"),
+]
+
+
+@pytest.mark.parametrize(
+    ("question", "answer"), GOOD_ANSWERS, ids=[f"{q}={a!r}"[:60] for q, a in GOOD_ANSWERS]
+)
+def test_good_answer_is_accepted_and_recorded(
+    generate: Callable[..., Path], question: str, answer: str
+) -> None:
+    """Answers at the edges of each rule are accepted and stored as given."""
+    project = generate({question: answer})
+    assert yaml.safe_load((project / ".copier-answers.yml").read_text())[question] == answer
+
+
+# project_name -> the package, distribution, class and schema names derived from it.
+DERIVED: list[tuple[str, tuple[str, str, str, str]]] = [
+    ("My Library", ("my_library", "my-library", "MyLibrary", "my_library")),
+    ("A Library", ("a_library", "a-library", "ALibrary", "a_library")),
+    ("Elephant 🐘 Store", ("elephant_store", "elephant-store", "ElephantStore", "elephant_store")),
+    ("🐘", ("library", "library", "Library", "library")),
+    ("3D Models", ("lib_3d_models", "lib-3d-models", "Lib3dModels", "lib_3d_models")),
+    ("__Acme__", ("acme", "acme", "Acme", "acme")),
+    ("JSON", ("json_lib", "json-lib", "JsonLib", "json_lib")),
+    ("For", ("for_lib", "for-lib", "ForLib", "for_lib")),
+    ("None", ("none", "none", "NoneLib", "none_data")),
+    ("A", ("a", "a", "ALib", "a")),
+    ("A B", ("a_b", "a-b", "ABLib", "a_b")),
+    ("Record", ("record", "record", "RecordLib", "record")),
+    ("Value Error", ("value_error", "value-error", "ValueErrorLib", "value_error")),
+    ("Order", ("order", "order", "Order", "order_data")),
+    ("User", ("user", "user", "User", "user_data")),
+    ("Public", ("public", "public", "Public", "public_data")),
+    ("PG Stats", ("pg_stats", "pg-stats", "PgStats", "lib_pg_stats")),
+    ("PyYAML", ("pyyaml", "pyyaml-lib", "Pyyaml", "pyyaml")),
+    (
+        "Pydantic Core",
+        ("pydantic_core_lib", "pydantic-core-lib", "PydanticCoreLib", "pydantic_core_lib"),
+    ),
+    (
+        "The Extraordinarily Long Project Name",
+        (
+            "the_extraordinarily_long_proje",
+            "the-extraordinarily-long-proje",
+            "TheExtraordinarilyLongProje",
+            "the_extraordinarily_long_proje",
+        ),
+    ),
+    (
+        "A" + "a" * 28 + "_ x",  # cut at 30 characters, then the trailing underscore dropped
+        ("a" * 29, "a" * 29, "A" + "a" * 28, "a" * 29),
+    ),
+]
+
+
+@pytest.mark.parametrize(("project_name", "expected"), DERIVED, ids=[p for p, _ in DERIVED])
+def test_derived_defaults_are_valid_answers(
+    generate: Callable[..., Path], project_name: str, expected: tuple[str, str, str, str]
+) -> None:
+    """A user who answers only the project name (or nothing: --defaults) is never refused."""
+    project = generate({"project_name": project_name})
+    answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    names = ("package_name", "distribution_name", "class_name", "schema_name")
+    assert tuple(answers[name] for name in names) == expected
+    description = f"{project_name}: a dual-mode PostgreSQL library built on pgdbm"
+    assert answers["description"] == description
+
+
+TYPED: list[tuple[str, tuple[str, str, str]]] = [
+    ("a_b", ("a-b", "ABLib", "a_b")),
+    ("none", ("none", "NoneLib", "none_data")),
+    ("exception", ("exception", "ExceptionLib", "exception")),
+    ("pg_", ("pg", "Pg", "lib_pg_")),
+    ("pyyaml", ("pyyaml-lib", "Pyyaml", "pyyaml")),
+    ("information_schema", ("information-schema", "InformationSchema", "information_schema_data")),
+    ("acme__orders_", ("acme-orders", "AcmeOrders", "acme__orders_")),
+    (
+        "a_b_c_d_e_f_g_h_i_j_k_l_m_n_o",
+        ("a-b-c-d-e-f-g-h-i-j-k-l-m-n-o", "ABCDEFGHIJKLMNOLib", "a_b_c_d_e_f_g_h_i_j_k_l_m_n_o"),
+    ),
+]
+
+
+@pytest.mark.parametrize(("package_name", "expected"), TYPED, ids=[p for p, _ in TYPED])
+def test_names_derived_from_a_typed_package_name_are_valid(
+    generate: Callable[..., Path], package_name: str, expected: tuple[str, str, str]
+) -> None:
+    """Whatever valid package name is typed, the names derived from it are valid answers."""
+    answers = yaml.safe_load(
+        (generate({"package_name": package_name}) / ".copier-answers.yml").read_text()
+    )
+    assert (answers["distribution_name"], answers["class_name"], answers["schema_name"]) == expected
+
+
 def test_every_question_has_a_default_and_help() -> None:
     """`copier copy --defaults` and `copier update --defaults` need a default everywhere."""
-    import yaml
-
-    from tests.support import REPO
-
-    config = yaml.safe_load((REPO / "copier.yml").read_text())
-    questions = {k: v for k, v in config.items() if not k.startswith("_")}
+    questions = {k: v for k, v in config().items() if not k.startswith("_")}
     asked = {k: v for k, v in questions.items() if v.get("when") is not False}
     assert len(asked) >= 10
     for name, spec in questions.items():
         assert "default" in spec, f"question {name} has no default"
     for name, spec in asked.items():
         assert spec.get("help"), f"question {name} has no help text"
+
+
+def test_every_regex_validator_compares_the_whole_answer() -> None:
+    """`$` also matches before a final newline: anchored patterns must end with \\Z."""
+    for name, spec in config().items():
+        validator = spec.get("validator", "") if isinstance(spec, dict) else ""
+        for pattern in re.findall(r"regex_search\((['\"])(.*?)\1\)", validator):
+            if pattern[1].startswith("^"):
+                assert pattern[1].endswith("\\\\Z"), f"{name}: {pattern[1]}"
+
+
+# ------------------------------------------------------- the lists behind the validators
+
+
+def test_package_names_refused_cover_this_pythons_stdlib() -> None:
+    """Every public module of the running Python's standard library is refused."""
+    stdlib = {name for name in sys.stdlib_module_names if not name.startswith("_")}
+    assert stdlib - computed("reserved_module_names") == set()
+
+
+def test_class_names_refused_cover_this_pythons_builtins() -> None:
+    """Every capitalized builtin of the running Python is refused as a class name."""
+    capitalized = {name for name in dir(builtins) if name[:1].isupper()}
+    keywords = {"True", "False", "None"}
+    assert capitalized - keywords - computed("python_builtin_names") == set()
+    assert keywords <= computed("python_keywords")
+
+
+def _normalize(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _dependency_closure(roots: list[str]) -> tuple[set[str], set[str]]:
+    """(normalized distribution names, top-level import names) of ``roots`` and everything
+    they require, whatever the platform or Python (installed ones are followed further)."""
+    names: set[str] = set()
+    modules: set[str] = set()
+    by_distribution: dict[str, set[str]] = {}
+    for module, dists in importlib.metadata.packages_distributions().items():
+        for dist in dists:
+            by_distribution.setdefault(_normalize(dist), set()).add(module)
+    pending = [Requirement(root) for root in roots]
+    while pending:
+        requirement = pending.pop()
+        name = _normalize(requirement.name)
+        if name in names:
+            continue
+        names.add(name)
+        modules |= by_distribution.get(name, set())
+        try:
+            requires = importlib.metadata.distribution(name).requires or []
+        except importlib.metadata.PackageNotFoundError:
+            continue  # e.g. tomli, needed on Python 3.10 only: listed by name all the same
+        for line in requires:
+            child = Requirement(line)
+            marker = str(child.marker or "")
+            if "extra" in marker and not any(f'"{e}"' in marker for e in requirement.extras):
+                continue
+            pending.append(child)
+    return names, modules
+
+
+@pytest.fixture(scope="module")
+def project_requirements(generate: Callable[..., Path]) -> list[str]:
+    """What installing a generated project brings: its dependencies, extras, build backend,
+    and the tools every virtual environment has."""
+    meta = tomllib.loads((generate() / "pyproject.toml").read_text())
+    extras = meta["project"]["optional-dependencies"].values()
+    return [
+        *meta["project"]["dependencies"],
+        *(requirement for extra in extras for requirement in extra),
+        *meta["build-system"]["requires"],
+        "pip",
+        "setuptools",
+        "wheel",
+    ]
+
+
+def test_distribution_names_refused_cover_the_dependency_tree(
+    project_requirements: list[str],
+) -> None:
+    """pip cannot install a project named like one of its own requirements: all refused."""
+    names, _ = _dependency_closure(project_requirements)
+    assert len(names) > 20
+    missing = names - computed("reserved_distribution_names")
+    assert missing == set(), f"add to reserved_distribution_names in copier.yml: {sorted(missing)}"
+
+
+def test_package_names_refused_cover_the_dependency_tree(project_requirements: list[str]) -> None:
+    """A package named like a module of the project's environment would shadow it."""
+    _, modules = _dependency_closure(project_requirements)
+    assert {"pgdbm", "asyncpg", "pydantic", "yaml", "pre_commit"} <= modules
+    public = {m for m in modules if re.fullmatch(r"[a-z][a-z0-9_]*", m)}
+    missing = public - computed("reserved_module_names")
+    assert missing == set(), f"add to reserved_module_names in copier.yml: {sorted(missing)}"
+
+
+def test_class_names_refused_cover_the_names_the_generated_modules_bind(
+    generate: Callable[..., Path],
+) -> None:
+    """A class named like something core.py or __init__.py imports or defines would replace it."""
+    project = generate(CUSTOM_ANSWERS)
+    class_name = CUSTOM_ANSWERS["class_name"]
+    bound: set[str] = set()
+    for path in (project / "src" / CUSTOM_ANSWERS["package_name"]).rglob("*.py"):
+        source = path.read_text()
+        if class_name not in source:
+            continue
+        for node in ast.parse(source).body:
+            if isinstance(node, ast.Import | ast.ImportFrom):
+                bound |= {(a.asname or a.name).split(".")[0] for a in node.names}
+            elif isinstance(node, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+                bound.add(node.name)
+            elif isinstance(node, ast.Assign | ast.AnnAssign):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                bound |= {t.id for t in targets if isinstance(t, ast.Name)}
+    capitalized = {name for name in bound if name[:1].isupper()} - {class_name}
+    assert capitalized, "no module of the package uses the class name"
+    missing = capitalized - computed("reserved_class_names") - computed("python_builtin_names")
+    assert missing == set(), f"add to reserved_class_names in copier.yml: {sorted(missing)}"
