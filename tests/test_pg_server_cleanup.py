@@ -1,0 +1,221 @@
+"""The generated tests/pg_server.py drops, at a run's start, the databases that killed runs
+of the same suite left on a TEST_DATABASE_URL server, and nothing else."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import asyncpg
+import pytest
+
+from tests.postgres_server import postgres_url
+from tests.support import REPO, subprocess_env
+
+PLUGIN = REPO / "template/tests/pg_server.py"
+
+
+def load_plugin() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("generated_pg_server", PLUGIN)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def server_url() -> Iterator[str]:
+    with postgres_url() as url:
+        yield url
+
+
+def dead_pid() -> int:
+    """The pid of a process that has exited (and been reaped)."""
+    proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], check=True,
+                          capture_output=True, text=True)  # fmt: skip
+    return int(proc.stdout)
+
+
+async def _databases(url: str) -> dict[str, str | None]:
+    conn = await asyncpg.connect(url)
+    try:
+        rows = await conn.fetch(
+            "SELECT datname, shobj_description(oid, 'pg_database') AS comment FROM pg_database"
+        )
+    finally:
+        await conn.close()
+    return {row["datname"]: row["comment"] for row in rows}
+
+
+def databases(url: str) -> dict[str, str | None]:
+    return asyncio.run(_databases(url))
+
+
+async def _create(url: str, name: str, comment: str | None) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+        if comment is not None:
+            literal = await conn.fetchval("SELECT quote_literal($1::text)", comment)
+            await conn.execute(f'COMMENT ON DATABASE "{name}" IS {literal}')
+    finally:
+        await conn.close()
+
+
+async def _drop(url: str, names: list[str]) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        for name in names:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+def test_only_databases_of_this_suite_left_by_gone_processes_on_this_host_are_dropped(
+    server_url: str,
+) -> None:
+    """Another suite's, another host's, a live run's, an unmarked or oddly named database
+    stays; one that this suite's dead process left is dropped."""
+    plugin = load_plugin()
+    suite = "/work/some-library"
+    dead = dead_pid()
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+
+    def mark(**changes: object) -> str:
+        fields = {"owner": "pgdbm-test-suite", "suite": suite, "host": socket.gethostname()}
+        return json.dumps({**fields, "pid": dead, **changes})
+
+    def name(pid: int = dead) -> str:
+        return f"test_{pid}_{secrets.token_hex(4)}"
+
+    orphan = name()
+    kept = {
+        name(): mark(suite="/work/another-library"),
+        name(): mark(host=f"not-{socket.gethostname()}"),
+        name(live.pid): mark(pid=live.pid),
+        name(): mark(owner="someone-else"),
+        name(): None,
+        name(): "not json",
+        f"app_{dead}": mark(),
+    }
+    try:
+        for database, comment in {orphan: mark(), **kept}.items():
+            asyncio.run(_create(server_url, database, comment))
+        dropped = asyncio.run(plugin.drop_orphan_databases(server_url, suite))
+        assert dropped == [orphan]
+        remaining = databases(server_url)
+        assert orphan not in remaining
+        assert set(kept) <= set(remaining)
+    finally:
+        live.kill()
+        live.wait()
+        asyncio.run(_drop(server_url, [orphan, *kept]))
+
+
+def test_comment_names_suite_host_and_process() -> None:
+    """The mark is JSON that survives any path, and a live process's mark is never an orphan."""
+    plugin = load_plugin()
+    suite = '/tmp/it\'s "quoted" \\ and 🐘'
+    comment = plugin.ownership_comment(suite)
+    assert json.loads(comment) == {
+        "owner": "pgdbm-test-suite",
+        "suite": suite,
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+    }
+    assert not plugin.left_by_a_killed_run(comment, suite)
+    assert not plugin.left_by_a_killed_run(None, suite)
+
+
+KILLED_TEST = """
+import os
+import signal
+
+
+async def test_killed_mid_run(database_url: str) -> None:
+    os.kill(os.getpid(), signal.SIGKILL)
+"""
+PASSING_TEST = """
+async def test_uses_a_database(database_url: str) -> None:
+    assert database_url
+"""
+INI = """[pytest]
+asyncio_mode = auto
+asyncio_default_fixture_loop_scope = session
+asyncio_default_test_loop_scope = session
+"""
+
+
+def make_suite(root: Path) -> Path:
+    """A minimal project whose tests use the generated plugin, like a generated library's."""
+    tests = root / "tests"
+    tests.mkdir(parents=True)
+    shutil.copy(PLUGIN, tests / "pg_server.py")
+    (tests / "__init__.py").write_text("")
+    (tests / "conftest.py").write_text('pytest_plugins = ["tests.pg_server"]\n')
+    (root / "pytest.ini").write_text(INI)
+    return root
+
+
+def run_suite(root: Path, url: str, test: str) -> subprocess.CompletedProcess[str]:
+    (root / "tests" / "test_it.py").write_text(test)
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q"],
+        cwd=root,
+        env=subprocess_env(TEST_DATABASE_URL=url),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def suite_databases(url: str, root: Path) -> set[str]:
+    """The databases whose mark names the suite at ``root``."""
+    found = set()
+    for database, comment in databases(url).items():
+        try:
+            mark = json.loads(comment or "")
+        except ValueError:
+            continue
+        if isinstance(mark, dict) and mark.get("suite") == str(root.resolve()):
+            found.add(database)
+    return found
+
+
+def run_killed(root: Path, url: str) -> str:
+    """Run a suite that SIGKILLs itself mid-test; the database it left behind."""
+    proc = run_suite(root, url, KILLED_TEST)
+    assert proc.returncode == -signal.SIGKILL, proc.stdout + proc.stderr
+    (left,) = suite_databases(url, root)
+    return left
+
+
+def test_a_killed_runs_database_is_dropped_by_the_next_run_of_the_suite(
+    server_url: str, tmp_path: Path
+) -> None:
+    """SIGKILL leaves the run's database; the suite's next run drops it (and its own, at
+    its end), and leaves another suite's alone."""
+    suite = make_suite(tmp_path / "library")
+    other = make_suite(tmp_path / "other-library")
+    left = run_killed(suite, server_url)
+    others = run_killed(other, server_url)
+    try:
+        proc = run_suite(suite, server_url, PASSING_TEST)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert suite_databases(server_url, suite) == set()
+        assert suite_databases(server_url, other) == {others}
+    finally:
+        asyncio.run(_drop(server_url, [left, others]))
