@@ -75,7 +75,10 @@ def test_answers_file_records_the_answers_for_updates(generate: Callable[..., Pa
     for key, value in CUSTOM_ANSWERS.items():
         assert answers[key] == value
     assert "_src_path" in answers
-    assert not {"python_keywords", "reserved_module_names", "reserved_class_names"} & set(answers)
+    config = yaml.safe_load((REPO / "copier.yml").read_text())
+    computed = {k for k, v in config.items() if isinstance(v, dict) and v.get("when") is False}
+    assert "postgres_reserved_keywords" in computed
+    assert not computed & set(answers)
 
 
 def test_custom_answers_reach_every_file(generate: Callable[..., Path]) -> None:
@@ -172,6 +175,7 @@ LINT_VARIANTS: dict[str, dict[str, Any]] = {
         "package_name": "p" * 30,
         "class_name": "L" + "o" * 29,
         "schema_name": "s" * 63,
+        "distribution_name": "d" * 60,
     },
     "shortest_names": {"package_name": "q", "class_name": "Qq", "schema_name": "q"},
 }
@@ -219,3 +223,15 @@ def test_pre_commit_refuses_conflict_markers_outside_a_merge(
     config = yaml.safe_load((generate() / ".pre-commit-config.yaml").read_text())
     hooks = {hook["id"]: hook for repo in config["repos"] for hook in repo["hooks"]}
     assert hooks["check-merge-conflict"]["entry"] == "check-merge-conflict --assume-in-merge"
+
+
+def test_readme_covers_the_production_shape(generate: Callable[..., Path]) -> None:
+    """The generated README has the PgBouncer, deploy, health and error sections."""
+    readme = (generate(CUSTOM_ANSWERS) / "README.md").read_text()
+    for heading in ("## Behind PgBouncer", "## Deploying", "## Health checks", "## Errors"):
+        assert f"\n{heading}\n" in readme, heading
+    assert "ignore_startup_parameters = extra_float_digits, jit, search_path" in readme
+    assert "ALTER ROLE app SET statement_timeout" in readme
+    assert "python -m acme_ledger migrate --dry-run" in readme
+    assert "$ACME_LEDGER_DATABASE_URL" in readme
+    assert "apply_migrations=False" in readme
