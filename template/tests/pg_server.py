@@ -125,7 +125,7 @@ async def make_disposable(url: str) -> None:
 
 async def _admin_execute(url: str, *statements: str) -> None:
     # One at a time: ALTER SYSTEM and CREATE/DROP DATABASE refuse a transaction block.
-    conn = await asyncpg.connect(url)
+    conn = await asyncpg.connect(url, statement_cache_size=0)
     try:
         for statement in statements:
             await conn.execute(statement)
@@ -158,7 +158,7 @@ def left_by_a_killed_run(comment: str | None, suite: str) -> bool:
 
 async def drop_orphan_databases(url: str, suite: str) -> list[str]:
     """Drop the databases that killed runs of ``suite`` left on the server; return their names."""
-    conn = await asyncpg.connect(url)
+    conn = await asyncpg.connect(url, statement_cache_size=0)
     try:
         rows = await conn.fetch(
             "SELECT datname, shobj_description(oid, 'pg_database') AS comment FROM pg_database"
@@ -217,7 +217,8 @@ async def database_url(database_factory: Callable[[], Awaitable[str]]) -> str:
 @pytest.fixture(scope="session")
 async def admin_pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
     """A small pool for the tests' own checks and clean-up, outside any library."""
-    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
+    # No statement cache: TEST_DATABASE_URL may be PgBouncer in transaction mode.
+    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2, statement_cache_size=0)
     yield pool
     await pool.close()
 
