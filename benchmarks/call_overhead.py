@@ -13,7 +13,7 @@ Batches of each alternate, in a different order every round, and the figure is t
 median per operation; these machines are shared and noisy, so read the ratio printed at
 the end (library / asyncpg, 1.00 = no overhead), not absolute numbers across runs.
 
-    python benchmarks/call_overhead.py [--rounds 25] [--batch 200]
+    python benchmarks/call_overhead.py [--rounds 80] [--batch 50]
 
 Uses TEST_DATABASE_URL when set (with TEST_DATABASE_POOL_MODE=transaction for PgBouncer),
 else starts an embedded PostgreSQL.
@@ -150,8 +150,9 @@ async def in_scratch_database(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rounds", type=int, default=25)
-    parser.add_argument("--batch", type=int, default=200)
+    # Many short rounds: a burst of load from a neighbour then spoils few samples.
+    parser.add_argument("--rounds", type=int, default=80)
+    parser.add_argument("--batch", type=int, default=50)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         project = render(snapshot_template(Path(tmp) / "template"), Path(tmp) / "project")
