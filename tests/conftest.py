@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.support import Installed, make_venv, render, run, snapshot_template, subprocess_env
+from tests.support import Installed, make_venv, pip_install, render, snapshot_template
 
 
 @pytest.fixture(scope="session")
@@ -38,11 +38,7 @@ def install(
         if variant not in cache:
             path = generate(answers, name=variant)
             bin_dir = make_venv(tmp_path_factory.mktemp(f"venv-{variant}") / "venv", python)
-            run(
-                [bin_dir / "python", "-m", "pip", "install", "-q", "-e", ".[test,lint]"],
-                cwd=path,
-                env=subprocess_env(),
-            )
+            pip_install(bin_dir, "-e", ".[test,lint]", cwd=path)
             cache[variant] = Installed(path, bin_dir, python)
         return cache[variant]
 

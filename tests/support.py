@@ -7,7 +7,6 @@ import os
 import shutil
 import subprocess
 import sys
-import venv
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from functools import cache
@@ -116,13 +115,24 @@ def python_for(python_min: str) -> str | None:
     return None
 
 
+# uv makes environments and installs into them several times faster than venv + pip,
+# from a cache shared by every variant (the template's own pytest time is mostly this).
+UV = str(Path(sys.executable).parent / "uv")
+
+
 def make_venv(where: Path, python: str) -> Path:
-    """A fresh virtual environment made by ``python``; returns its bin directory."""
-    if Path(python).resolve() == Path(sys.executable).resolve():
-        venv.create(where, with_pip=True, clear=True)
-    else:
-        run([python, "-m", "venv", "--clear", where], cwd=where.parent)
+    """A fresh virtual environment for ``python``; returns its bin directory."""
+    run([UV, "venv", "--quiet", "--python", python, where], cwd=where.parent)
     return where / "bin"
+
+
+def pip_install(bin_dir: Path, *requirements: str | Path, cwd: Path) -> None:
+    """Install into the environment of ``bin_dir`` (``-e``, extras and paths as pip takes)."""
+    run(
+        [UV, "pip", "install", "--quiet", "--python", bin_dir / "python", *requirements],
+        cwd=cwd,
+        env=subprocess_env(),
+    )
 
 
 @dataclass

@@ -22,6 +22,7 @@ from tests.support import (
     Installed,
     JUnitReport,
     make_venv,
+    pip_install,
     python_for,
     python_version,
     run,
@@ -122,11 +123,7 @@ def test_wheel_ships_migrations_and_works_installed(install: Install, tmp_path: 
     assert not any(name.startswith("tests/") for name in names)
 
     bin_dir = make_venv(tmp_path / "venv", source.python)
-    run(
-        [bin_dir / "python", "-m", "pip", "install", "-q", f"{wheel}[test]"],
-        cwd=tmp_path,
-        env=subprocess_env(),
-    )
+    pip_install(bin_dir, f"{wheel}[test]", cwd=tmp_path)
     installed = Installed(source.path, bin_dir, source.python)
     located = installed.run(
         bin_dir / "python", "-c", "import my_library; print(my_library.__file__)"

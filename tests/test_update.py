@@ -29,6 +29,7 @@ from tests.support import (
     TEMPLATE_FILES,
     Installed,
     make_venv,
+    pip_install,
     run,
     snapshot_template,
     subprocess_env,
@@ -308,7 +309,7 @@ def test_updated_project_passes_its_suite_in_both_modes(
     assert isinstance(project, Path)
     bin_dir = make_venv(tmp_path / "venv", sys.executable)
     installed = Installed(project, bin_dir, sys.executable)
-    installed.run(bin_dir / "python", "-m", "pip", "install", "-q", "-e", ".[test]")
+    pip_install(bin_dir, "-e", ".[test]", cwd=project)
     report = installed.run_suite(tmp_path / "junit.xml")
     assert report.failed == []
     for mode in ("standalone", "shared"):
@@ -391,7 +392,7 @@ def test_machinery_fix_reaches_an_edited_project_without_conflict(
 
     bin_dir = make_venv(tmp_path / "venv", sys.executable)
     installed = Installed(project, bin_dir, sys.executable)
-    installed.run(bin_dir / "python", "-m", "pip", "install", "-q", "-e", ".[test]")
+    pip_install(bin_dir, "-e", ".[test]", cwd=project)
     report = installed.run_suite(tmp_path / "junit.xml")
     assert report.failed == []
     assert report.skipped == []
