@@ -9,6 +9,7 @@ lifecycle use ``make_lib``, which builds fresh instances in a fresh schema per t
 
 from __future__ import annotations
 
+import graphlib
 import secrets
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -86,21 +87,47 @@ class _SessionLib:
 
 
 async def _empty_tables_statement(admin_pool: asyncpg.Pool, schema: str) -> str | None:
+    """One round trip that empties the tables the migrations left empty and restarts their
+    sequences, or None when there are none.
+
+    DELETE (children before parents) and setval() cost a fraction of TRUNCATE, which takes
+    an exclusive lock and replaces the tables' files; on the small tables of a test they
+    leave the same state: no rows, ids from the start again.
+    """
+    tables = await admin_pool.fetch(
+        "SELECT c.oid, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE n.nspname = $1 AND c.relkind = 'r' AND c.relname <> 'schema_migrations'",
+        schema,
+    )
     # Only tables the migrations left empty: reference rows they insert must survive.
-    tables = [
-        f'"{schema}"."{row["tablename"]}"'
-        for row in await admin_pool.fetch(
-            "SELECT tablename FROM pg_tables WHERE schemaname = $1 AND tablename <> $2",
-            schema,
-            "schema_migrations",
+    empty = {
+        row["oid"]: f'"{schema}"."{row["relname"]}"'
+        for row in tables
+        if not await admin_pool.fetchval(
+            f'SELECT EXISTS (SELECT 1 FROM "{schema}"."{row["relname"]}")'
         )
-    ]
-    empty = [
-        table
-        for table in tables
-        if not await admin_pool.fetchval(f"SELECT EXISTS (SELECT 1 FROM {table})")
-    ]
-    return f"TRUNCATE {', '.join(empty)} RESTART IDENTITY CASCADE" if empty else None
+    }
+    if not empty:
+        return None
+    order = graphlib.TopologicalSorter({oid: set() for oid in empty})
+    for fk in await admin_pool.fetch(
+        "SELECT conrelid, confrelid FROM pg_constraint WHERE contype = 'f' AND conrelid = ANY($1)",
+        list(empty),
+    ):
+        if fk["confrelid"] in empty and fk["confrelid"] != fk["conrelid"]:
+            order.add(fk["confrelid"], fk["conrelid"])  # the referencing table goes first
+    try:
+        deletes = [f"DELETE FROM {empty[oid]}" for oid in order.static_order()]
+    except graphlib.CycleError:  # tables referencing each other: let TRUNCATE sort it out
+        return f"TRUNCATE {', '.join(empty.values())} RESTART IDENTITY CASCADE"
+    sequences = await admin_pool.fetch(
+        "SELECT d.objid, s.seqstart FROM pg_depend d JOIN pg_sequence s ON s.seqrelid = d.objid"
+        " WHERE d.classid = 'pg_class'::regclass AND d.refobjid = ANY($1)"
+        " AND d.deptype IN ('a', 'i')",
+        list(empty),
+    )
+    restarts = [f"setval({row['objid']}::regclass, {row['seqstart']}, false)" for row in sequences]
+    return "; ".join(deletes + ([f"SELECT {', '.join(restarts)}"] if restarts else []))
 
 
 @pytest.fixture(scope="session")
