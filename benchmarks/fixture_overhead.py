@@ -1,7 +1,9 @@
 """Per-test fixture overhead: the generated suite's isolation versus pgdbm's own fixture.
 
 Renders a project from the template (defaults), then runs one pytest session in it with
-five kinds of test, interleaved round by round on the same PostgreSQL server:
+six kinds of test, interleaved round by round on the same PostgreSQL server:
+
+- ``none``: an async test with no database fixture, the baseline: what pytest itself costs;
 
 - ``ours-shared`` / ``ours-standalone``: the generated ``lib`` fixture, which the suite's
   domain tests use: one instance per mode for the session, tables emptied after each test;
@@ -11,12 +13,15 @@ five kinds of test, interleaved round by round on the same PostgreSQL server:
 - ``pgdbm``: ``pgdbm.fixtures.conftest.test_db_factory`` (a database per test), with the
   same library initialized in it.
 
-Every kind hands its test the same thing, a ready library with empty tables, and every test
-body is the same single query. The figure is setup + teardown time as pytest
-reports it, median over the rounds; machines here are shared and noisy, so compare the
-ratios printed at the end, not absolute numbers across runs.
+Every database kind hands its test the same thing, a ready library with empty tables, and
+every test body writes the same row (so there is something to undo). The figure is setup +
+teardown time as pytest reports it, median over the rounds; machines here are shared and
+noisy, so compare the ratios printed at the end, not absolute numbers across runs.
 
-    python benchmarks/fixture_overhead.py [--rounds 30]
+    python benchmarks/fixture_overhead.py [--rounds 30] [--marginal]
+
+``--marginal`` also times the generated suite's runner with 200 and 2000 tests on ``lib``
+and prints the cost per test at each size.
 
 Uses TEST_DATABASE_URL when set, else starts an embedded PostgreSQL.
 """
@@ -32,6 +37,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 import warnings
 from pathlib import Path
 from urllib.parse import parse_qs, quote, unquote, urlsplit
@@ -41,8 +47,9 @@ sys.path.insert(0, str(REPO))
 
 from tests.support import render, snapshot_template  # noqa: E402
 
-KINDS = ("ours-shared", "ours-standalone", "fresh-shared", "fresh-standalone", "pgdbm")
+KINDS = ("none", "ours-shared", "ours-standalone", "fresh-shared", "fresh-standalone", "pgdbm")
 LABELS = {
+    "none": "no database fixture (pytest's own per-test cost, the baseline)",
     "ours-shared": "generated `lib`, shared mode (tables emptied after each test)",
     "ours-standalone": "generated `lib`, standalone mode (the same)",
     "fresh-shared": "generated `make_lib`, shared (fresh schema, migrated)",
@@ -80,18 +87,34 @@ async def fresh_lib(make_lib):
 
 
 @pytest.mark.parametrize("round_", ROUNDS)
+async def test_none(round_):
+    assert round_ >= 0
+
+
+@pytest.mark.parametrize("round_", ROUNDS)
 async def test_ours(lib, round_):
-    assert await lib.list_records() == []
+    assert (await lib.create_record("k")).id == 1  # a write, so there is something to undo
 
 
 @pytest.mark.parametrize("round_", ROUNDS)
 async def test_fresh(fresh_lib, round_):
-    assert await fresh_lib.list_records() == []
+    assert (await fresh_lib.create_record("k")).id == 1
 
 
 @pytest.mark.parametrize("round_", ROUNDS)
 async def test_pgdbm(pgdbm_lib, round_):
-    assert await pgdbm_lib.list_records() == []
+    assert (await pgdbm_lib.create_record("k")).id == 1
+"""
+
+MARGINAL_TESTS = """
+import os
+
+import pytest
+
+
+@pytest.mark.parametrize("i", range(int(os.environ["BENCH_N"])))
+async def test_marginal(lib, i):
+    assert (await lib.create_record("k")).id == 1
 """
 
 BENCH_PLUGIN = """
@@ -105,7 +128,7 @@ durations = {}
 def pytest_collection_modifyitems(items):
     for item in items:
         prefix = item.originalname.removeprefix("test_")
-        mode = item.callspec.params.get("mode")
+        mode = item.callspec.params.get("mode") if hasattr(item, "callspec") else None
         kinds[item.nodeid] = f"{prefix}-{mode}" if mode else prefix
     # Interleave: round 0 of every kind, then round 1, ... (sort is stable).
     items.sort(key=lambda item: item.callspec.params["round_"])
@@ -183,23 +206,68 @@ def report(durations: dict[str, list[float]]) -> dict[str, float]:
     # The first round pays for session set-up (server, pools, the session schemas).
     medians = {kind: statistics.median(durations[kind][1:]) * 1000 for kind in KINDS}
     rounds = len(durations[KINDS[0]]) - 1
-    print(f"\nper-test fixture overhead (setup + teardown), median of {rounds} interleaved rounds")
+    print(f"\nper-test fixture cost (setup + teardown), median of {rounds} interleaved rounds")
     for kind in KINDS:
-        print(f"  {LABELS[kind]:<62} {medians[kind]:8.1f} ms")
-    for kind in KINDS[:-1]:
+        print(f"  {LABELS[kind]:<62} {medians[kind]:8.2f} ms")
+    for kind in ("ours-shared", "ours-standalone"):
+        overhead = medians[kind] - medians["none"]
+        print(f"  isolation overhead, {kind} - none {'':<26} {overhead:8.2f} ms")
+    for kind in KINDS[1:-1]:
         ratio = medians["pgdbm"] / medians[kind]
         print(f"  ratio pgdbm / {kind:<48} {ratio:8.1f} x")
     return medians
 
 
+def marginal(url: str, work: Path, sizes: tuple[int, ...] = (0, 200, 2000)) -> None:
+    """Wall time of the generated suite's runner with N extra tests on ``lib``, per test."""
+    project = render(snapshot_template(work / "template-m"), work / "project-m")
+    (project / "tests" / "test_marginal.py").write_text(MARGINAL_TESTS)
+    env = {
+        **os.environ,
+        "TEST_DATABASE_URL": url,
+        "PYTHONPATH": os.pathsep.join([str(project / "src"), str(project)]),
+    }
+    walls = {}
+    for n in sizes:
+        started = time.perf_counter()
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "-q",
+                "-p",
+                "no:cacheprovider",
+                "-x",
+                "tests/test_marginal.py",
+                "-k",
+                "shared",
+            ],
+            cwd=project,
+            env={**env, "BENCH_N": str(n)},
+            check=n > 0,  # pytest exits 5 when it collects nothing
+            stdout=subprocess.DEVNULL,
+        )
+        walls[n] = time.perf_counter() - started
+    print("\nmarginal cost per test of the generated suite (tests on `lib`, each writing a row)")
+    for n in sizes[1:]:
+        per_test = (walls[n] - walls[sizes[0]]) / n * 1000
+        print(f"  {n:>5} tests: {walls[n]:6.2f} s in all, {per_test:6.2f} ms per test")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument(
+        "--marginal", action="store_true", help="also time suites of 200 and 2000 tests"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         url = os.environ.get("TEST_DATABASE_URL")
         if url:
             report(run(args.rounds, url, Path(tmp), tune=False))
+            if args.marginal:
+                marginal(url, Path(tmp))
             return
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # platformdirs without XDG_RUNTIME_DIR
@@ -207,6 +275,8 @@ def main() -> None:
         server = get_server(Path(tmp) / "pgdata", cleanup_mode="delete")
         try:
             report(run(args.rounds, server.get_uri(), Path(tmp), tune=True))
+            if args.marginal:
+                marginal(server.get_uri(), Path(tmp))
         finally:
             server.cleanup()
 

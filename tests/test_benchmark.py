@@ -23,9 +23,11 @@ def test_benchmark_prints_medians_and_ratios() -> None:
         check=False,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    medians = re.findall(r"^  .+ (\d+\.\d) ms$", proc.stdout, re.MULTILINE)
+    medians = re.findall(r"^  (?!isolation).+ (\d+\.\d\d) ms$", proc.stdout, re.MULTILINE)
+    overheads = re.findall(r"^  isolation overhead, .+ (-?\d+\.\d\d) ms$", proc.stdout, re.M)
     ratios = re.findall(r"^  ratio pgdbm / .+ (\d+\.\d) x$", proc.stdout, re.MULTILINE)
-    assert len(medians) == 5, proc.stdout
+    assert len(medians) == 6, proc.stdout
+    assert len(overheads) == 2, proc.stdout
     assert len(ratios) == 4, proc.stdout
     assert all(float(m) > 0 for m in medians)
 

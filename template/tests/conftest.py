@@ -9,6 +9,7 @@ lifecycle use ``make_lib``, which builds fresh instances in a fresh schema per t
 
 from __future__ import annotations
 
+import asyncio
 import graphlib
 import secrets
 from collections.abc import AsyncIterator, Callable
@@ -78,14 +79,6 @@ async def make_lib(
         await lib.close()
 
 
-class _SessionLib:
-    """An instance kept for the session, and the statement that empties its tables."""
-
-    def __init__(self, lib: Library, empty_tables: str | None) -> None:
-        self.lib = lib
-        self.empty_tables = empty_tables
-
-
 async def _empty_tables_statement(admin_pool: asyncpg.Pool, schema: str) -> str | None:
     """One round trip that empties the tables the migrations left empty and restarts their
     sequences, or None when there are none.
@@ -130,32 +123,72 @@ async def _empty_tables_statement(admin_pool: asyncpg.Pool, schema: str) -> str 
     return "; ".join(deletes + ([f"SELECT {', '.join(restarts)}"] if restarts else []))
 
 
+class _SessionLibs:
+    """One initialized instance per mode for the session, and the clean-up after each test.
+
+    The clean-up statement is sent when a test ends and its answer awaited when the next
+    test on ``lib`` starts: the server empties the tables while pytest does its own
+    bookkeeping in between, and no test ever starts before the previous one's clean-up
+    has finished.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        shared_pool: asyncpg.Pool,
+        admin_pool: asyncpg.Pool,
+        cleaner: asyncpg.Connection,
+    ) -> None:
+        self._url, self._shared_pool, self._admin_pool = url, shared_pool, admin_pool
+        self._cleaner = cleaner
+        self._libs: dict[str, tuple[Library, str | None]] = {}
+        self._cleaning: asyncio.Future[str] | None = None
+
+    async def get(self, mode: str) -> Library:
+        """The instance for ``mode``, initialized, with empty tables."""
+        await self.wait_for_clean_up()
+        if mode not in self._libs:
+            schema = f"s_{mode}_{secrets.token_hex(4)}"
+            instance = build(mode, self._url, self._shared_pool, schema)
+            await instance.initialize()
+            self._libs[mode] = (instance, await _empty_tables_statement(self._admin_pool, schema))
+        instance = self._libs[mode][0]
+        if not instance.initialized:  # the previous test closed it
+            await instance.initialize()
+        return instance
+
+    async def clean_up(self, mode: str) -> None:
+        """Start emptying the tables of ``mode``'s instance."""
+        statement = self._libs[mode][1]
+        if statement:
+            self._cleaning = asyncio.ensure_future(self._cleaner.execute(statement))
+            await asyncio.sleep(0)  # let it write the statement to the server now
+
+    async def wait_for_clean_up(self) -> None:
+        if self._cleaning is not None:
+            cleaning, self._cleaning = self._cleaning, None
+            await cleaning
+
+    async def close(self) -> None:
+        await self.wait_for_clean_up()
+        for instance, _ in self._libs.values():
+            await instance.close()
+
+
 @pytest.fixture(scope="session")
-async def _session_libs() -> AsyncIterator[dict[str, _SessionLib]]:
-    libs: dict[str, _SessionLib] = {}
+async def _session_libs(
+    database_url: str, shared_pool: asyncpg.Pool, admin_pool: asyncpg.Pool
+) -> AsyncIterator[_SessionLibs]:
+    # A connection of its own for the clean-up, so it never waits for a test's queries.
+    cleaner = await asyncpg.connect(database_url, statement_cache_size=0)
+    libs = _SessionLibs(database_url, shared_pool, admin_pool, cleaner)
     yield libs
-    for kept in libs.values():
-        await kept.lib.close()
+    await libs.close()
+    await cleaner.close()
 
 
 @pytest.fixture
-async def lib(
-    mode: str,
-    database_url: str,
-    shared_pool: asyncpg.Pool,
-    admin_pool: asyncpg.Pool,
-    _session_libs: dict[str, _SessionLib],
-) -> AsyncIterator[Library]:
+async def lib(mode: str, _session_libs: _SessionLibs) -> AsyncIterator[Library]:
     """An initialized instance whose tables are empty when the test starts."""
-    if mode not in _session_libs:
-        schema = f"s_{mode}_{secrets.token_hex(4)}"
-        instance = build(mode, database_url, shared_pool, schema)
-        await instance.initialize()
-        _session_libs[mode] = _SessionLib(
-            instance, await _empty_tables_statement(admin_pool, schema)
-        )
-    kept = _session_libs[mode]
-    await kept.lib.initialize()  # a no-op, unless the previous test closed it
-    yield kept.lib
-    if kept.empty_tables:
-        await admin_pool.execute(kept.empty_tables)
+    yield await _session_libs.get(mode)
+    await _session_libs.clean_up(mode)

@@ -56,7 +56,7 @@ CONNECT_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
-def check_schema_name(schema: str) -> str:
+def check_schema_name(schema: object) -> str:
     """Return ``schema`` if a library may own it, else raise ``ValueError``."""
     if (
         not isinstance(schema, str)

@@ -347,6 +347,11 @@ class DualModeLibrary:
         return self._owns_pool
 
     @property
+    def initialized(self) -> bool:
+        """True between a successful ``initialize()`` and ``close()``."""
+        return self._ready
+
+    @property
     def db_manager(self) -> AsyncDatabaseManager:
         """The schema-bound pgdbm manager, for queries beyond this class's methods."""
         return self._manager
