@@ -11,6 +11,24 @@ import pytest
 from tests.support import Installed, make_venv, pip_install, render, snapshot_template
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Keep tests that share an installed project on one xdist worker.
+
+    The slow tests install a generated project once per variant (session fixture ``install``)
+    or build a release history once per module; spreading them over workers would redo that
+    work on each. Everything else is spread freely.
+    """
+    for item in items:
+        found = getattr(item, "module", None)
+        module = found.__name__ if found is not None else ""
+        if module == "tests.test_generated_projects":
+            callspec = getattr(item, "callspec", None)
+            variant = callspec.params.get("variant", "defaults") if callspec else "defaults"
+            item.add_marker(pytest.mark.xdist_group(f"variant-{variant}"))
+        elif item.get_closest_marker("generated_suite"):
+            item.add_marker(pytest.mark.xdist_group(module))
+
+
 @pytest.fixture(scope="session")
 def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The template as it is in the working tree, copied out of git."""
