@@ -131,6 +131,50 @@ def test_python_dash_m_runs_the_command(database_url: str, schema: str) -> None:
     assert "pending: run" in proc.stdout
 
 
+async def test_migrate_gives_up_after_timeout_while_another_process_migrates(
+    database_url: str, schema: str
+) -> None:
+    """--timeout bounds the wait for the start-up lock: exit 2, naming the lock's holder."""
+    holder = await asyncpg.connect(database_url, statement_cache_size=0)
+    try:
+        await holder.execute("BEGIN")
+        await holder.fetchval(
+            "SELECT pg_try_advisory_xact_lock(hashtext('copier-pgdbm'), hashtext($1))",
+            f"{Library.module_name_for(schema)}:initialize",
+        )
+        holder_pid = await holder.fetchval("SELECT pg_backend_pid()")
+        pooler = ["--transaction-pooler"] if TRANSACTION_POOLER else []
+        started = asyncio.get_running_loop().time()
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            PACKAGE,
+            *pooler,
+            "--dsn",
+            database_url,
+            "--schema",
+            schema,
+            "--timeout",
+            "0.3",
+            "migrate",
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            _, err = await asyncio.wait_for(proc.communicate(), 30)
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+        waited = asyncio.get_running_loop().time() - started
+    finally:
+        await holder.close()
+    assert proc.returncode == 2, err
+    assert "gave up waiting 0.3 s (init_timeout)" in err.decode()
+    assert f"backend pid {holder_pid}" in err.decode()
+    assert waited < 10  # the interpreter's start-up included
+
+
 # ---------------------------------------------------------------- refused and lost connections
 
 

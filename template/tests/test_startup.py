@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -21,10 +22,13 @@ from .helpers import (
     schema_exists,
     shipped_migrations,
 )
-from .library import PACKAGE, Library, errors
+from .library import PACKAGE, Library, errors, migrations_dir
 
 COLD_START_INSTANCES = 8
 COLD_START_PROCESSES = 8
+# Cold starts take well under a second; a start-up that waits this long is stuck, and the
+# library's own InitLockTimeoutError then says who holds the lock.
+COLD_START_INIT_TIMEOUT = 5
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 MakeLib = Callable[..., Library]
@@ -44,14 +48,23 @@ async def test_concurrent_cold_start_on_a_fresh_database(
     pool = None
     if mode == "standalone":
         libs = [
-            Library(connection_string=url, schema=schema, max_connections=2, **POOLER_OPTIONS)
+            Library(
+                connection_string=url,
+                schema=schema,
+                max_connections=2,
+                init_timeout=COLD_START_INIT_TIMEOUT,
+                **POOLER_OPTIONS,
+            )
             for _ in range(COLD_START_INSTANCES)
         ]
     else:
         # Fewer connections than instances: waiting instances must not hold any.
         pool = await create_host_pool(url, max_connections=3)
         libs = [
-            Library(db_manager=AsyncDatabaseManager(pool=pool, schema=schema))
+            Library(
+                db_manager=AsyncDatabaseManager(pool=pool, schema=schema),
+                init_timeout=COLD_START_INIT_TIMEOUT,
+            )
             for _ in range(COLD_START_INSTANCES)
         ]
     try:
@@ -61,8 +74,10 @@ async def test_concurrent_cold_start_on_a_fresh_database(
         conn = await _connect(url)
         try:
             applied = await conn.fetchval(f'SELECT count(*) FROM "{schema}".schema_migrations')
+            # This database only: other sessions on a shared server may hold their own.
             advisory = await conn.fetchval(
-                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND database = "
+                "(SELECT oid FROM pg_database WHERE datname = current_database())"
             )
         finally:
             await conn.close()
@@ -80,13 +95,22 @@ from pgdbm import AsyncDatabaseManager
 from tests.helpers import POOLER_OPTIONS, create_host_pool
 from tests.library import Library
 
-async def main(url, schema, mode):
+async def main(url, schema, mode, init_timeout):
     pool = None
     if mode == "standalone":
-        lib = Library(connection_string=url, schema=schema, max_connections=2, **POOLER_OPTIONS)
+        lib = Library(
+            connection_string=url,
+            schema=schema,
+            max_connections=2,
+            init_timeout=float(init_timeout),
+            **POOLER_OPTIONS,
+        )
     else:
         pool = await create_host_pool(url, max_connections=2)
-        lib = Library(db_manager=AsyncDatabaseManager(pool=pool, schema=schema))
+        lib = Library(
+            db_manager=AsyncDatabaseManager(pool=pool, schema=schema),
+            init_timeout=float(init_timeout),
+        )
     print("ready", flush=True)
     sys.stdin.readline()  # every process starts initialize() at the same moment
     await lib.initialize()
@@ -99,6 +123,8 @@ asyncio.run(main(*sys.argv[1:]))
 """
 
 
+# Eight interpreters importing pgdbm, asyncpg and pydantic at once: the slowest test, by far.
+@pytest.mark.timeout(60)
 async def test_cold_start_from_separate_processes(
     database_factory: Callable[[], Awaitable[str]],
 ) -> None:
@@ -112,6 +138,7 @@ async def test_cold_start_from_separate_processes(
             url,
             "multi_process",
             "standalone" if i % 2 else "shared",
+            str(COLD_START_INIT_TIMEOUT),
             cwd=PROJECT_ROOT,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -336,3 +363,45 @@ async def test_unqualified_table_in_a_migration_points_to_the_placeholder(
     assert error.value.filename == "001_unqualified.sql"
     assert "{{tables.name}}" in str(error.value)
     assert "unqualified here: tags" in str(error.value)
+
+
+@pytest.fixture
+def make_package(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., str]]:
+    """Importable packages whose migrations/ folder holds the given files."""
+    made: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="packages-") as root:
+        monkeypatch.syspath_prepend(root)
+
+        def make(*files: str) -> str:
+            name = f"pkg_{secrets.token_hex(4)}"
+            (Path(root) / name / "migrations").mkdir(parents=True)
+            (Path(root) / name / "__init__.py").write_text("")
+            for file in files:
+                (Path(root) / name / "migrations" / file).write_text("SELECT 1;\n")
+            made.append(name)
+            return name
+
+        yield make
+    for name in made:
+        sys.modules.pop(name, None)
+
+
+@pytest.mark.parametrize(
+    "files",
+    [(), ("README.md", "001_initial.sql.orig", "002_next.sql.rej")],
+    ids=["empty", "no-sql-file"],
+)
+def test_a_migrations_folder_without_sql_files_is_refused(
+    make_package: Callable[..., str], files: tuple[str, ...]
+) -> None:
+    """A package whose migrations/ has no *.sql would start up with no tables: refused."""
+    package = make_package(*files)
+    with pytest.raises(errors.MigrationsNotFoundError, match=f"in package '{package}'"):
+        migrations_dir(package)
+
+
+def test_a_migrations_folder_with_sql_files_is_found(make_package: Callable[..., str]) -> None:
+    package = make_package("001_first.sql")
+    folder = migrations_dir(package)
+    assert folder.name == "migrations"
+    assert [path.name for path in folder.glob("*.sql")] == ["001_first.sql"]

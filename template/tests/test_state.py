@@ -1,0 +1,155 @@
+# Owned by the copier-pgdbm template: `copier update` replaces this file, so do not edit it.
+"""One instance's state: initialize() and close(), once, again, at the same time, or failing."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+
+import asyncpg
+import pytest
+from pgdbm import AsyncDatabaseManager
+
+from .helpers import POOLER_OPTIONS, TRANSACTION_POOLER, create_host_pool
+from .library import PACKAGE, Library, errors
+from .tcp_proxy import TcpProxy
+
+MakeLib = Callable[..., Library]
+
+
+@pytest.fixture
+async def proxy(database_url: str) -> AsyncIterator[TcpProxy]:
+    """The test server behind a proxy that a test can stop, as if the server went down."""
+    proxy = await TcpProxy(database_url).start()
+    yield proxy
+    await proxy.stop()
+
+
+@pytest.fixture
+async def lib_on_proxy(mode: str, proxy: TcpProxy, schema: str) -> AsyncIterator[Library]:
+    """An uninitialized instance in the test's mode whose server is ``proxy``."""
+    pool = None
+    if mode == "standalone":
+        lib = Library(
+            connection_string=proxy.url(), schema=schema, retry_attempts=1, **POOLER_OPTIONS
+        )
+    else:
+        pool = await create_host_pool(proxy.url(), max_connections=2)
+        lib = Library(db_manager=AsyncDatabaseManager(pool=pool, schema=schema))
+    yield lib
+    await lib.close()
+    if pool is not None:
+        pool.terminate()
+
+
+def _ready_lines(caplog: pytest.LogCaptureFixture, lib: Library) -> list[str]:
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.name.split(".")[0] == PACKAGE and f"ready in schema '{lib.schema}'" in r.getMessage()
+    ]
+
+
+async def _backends(admin_pool: asyncpg.Pool, application_name: str) -> int:
+    """Server connections opened under ``application_name``, once closing ones are gone."""
+    count = 0
+    for _ in range(100):  # a closed connection's backend exits a moment later
+        count = await admin_pool.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1", application_name
+        )
+        if count == 0:
+            break
+        await asyncio.sleep(0.02)
+    return int(count)
+
+
+async def test_initialize_of_a_ready_instance_does_not_touch_the_server(
+    lib_on_proxy: Library, proxy: TcpProxy
+) -> None:
+    """Once started, initialize() returns at once: it needs no server and keeps the pool."""
+    lib = lib_on_proxy
+    await lib.initialize()
+    await proxy.stop()
+    await lib.initialize()  # a server that went away is no reason to fail here
+    assert lib.db is not None
+    assert repr(lib).endswith("ready=True)")
+
+
+async def test_concurrent_initialize_starts_the_instance_once(
+    make_lib: MakeLib, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Five initialize() calls at once on one instance: one start-up, four no-ops.
+
+    The INFO line each start-up logs is how this shows from outside.
+    """
+    caplog.set_level(logging.INFO)
+    lib = make_lib()
+    await asyncio.gather(*(lib.initialize() for _ in range(5)))
+    await lib.initialize()
+    assert len(_ready_lines(caplog, lib)) == 1
+    assert (await lib.create_record("once")).kind == "once"
+
+
+async def test_close_while_initializing_leaves_the_instance_closed(make_lib: MakeLib) -> None:
+    """close() called during initialize() waits for it and then closes: the last call wins."""
+    lib = make_lib()
+    await asyncio.gather(lib.initialize(), lib.close())
+    assert repr(lib).endswith("ready=False)")
+    with pytest.raises(errors.NotInitializedError):
+        _ = lib.db
+    await lib.initialize()  # and it can be started again
+    assert (await lib.create_record("again")).kind == "again"
+
+
+async def test_failed_start_up_releases_what_it_opened(
+    make_lib: MakeLib,
+    mode: str,
+    shared_pool: asyncpg.Pool,
+    admin_pool: asyncpg.Pool,
+) -> None:
+    """A start-up that fails closes the pool standalone opened, and never the host's pool.
+
+    It can be retried once the cause is gone.
+    """
+    lib = make_lib(apply_migrations=False)
+    with pytest.raises(errors.PendingMigrationsError):
+        await lib.initialize()
+    assert repr(lib).endswith("ready=False)")
+    with pytest.raises(errors.NotInitializedError):
+        _ = lib.db
+    health = await lib.health()
+    if mode == "standalone":
+        assert (health.reachable, health.error) == (False, "not initialized: no pool yet")
+        if not TRANSACTION_POOLER:  # behind a pooler the server connections are its own
+            assert await _backends(admin_pool, lib.module_name) == 0
+    else:
+        assert health.reachable  # the host's pool is open and usable
+        assert await shared_pool.fetchval("SELECT 1") == 1
+
+    await make_lib().migrate()  # the release step runs; start-up now goes through
+    await lib.initialize()
+    assert (await lib.health()).ok
+    assert lib.db is not None
+
+
+async def test_health_before_and_after_start_up(make_lib: MakeLib, mode: str) -> None:
+    """health() of a fresh, a started and a closed instance, in both modes."""
+    lib = make_lib()
+    before = await lib.health()
+    assert not before.ok
+    await lib.initialize()
+    ready = await lib.health()
+    assert (ready.ok, ready.reachable, ready.pending_migrations) == (True, True, ())
+    assert ready.drifted_migrations == ()
+    assert ready.error is None
+    await lib.close()
+    after = await lib.health()
+    if mode == "standalone":  # its pool is gone
+        assert (after.ok, after.reachable, after.error) == (
+            False,
+            False,
+            "not initialized: no pool yet",
+        )
+    else:  # the host's pool stays, and the schema is up to date
+        assert (after.ok, after.reachable) == (True, True)
