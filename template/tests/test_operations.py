@@ -6,10 +6,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import asyncpg
 import pytest
@@ -59,7 +61,9 @@ def test_status_and_migrate_on_a_fresh_then_current_schema(
     code, out, _ = cli(capsys, *dsn, "status")
     assert code == 0
     assert out.rstrip().endswith("up to date")
-    assert f"applied  {first}  " in out
+    stamp = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\+00:00|[+-]\d\d:\d\d)?"
+    assert re.search(rf"^applied  {re.escape(first)}  {stamp}$", out, re.MULTILINE), out
+    assert "changed since" not in out
 
     code, out, _ = cli(capsys, *dsn, "migrate")
     assert (code, "(0 applied now)" in out) == (0, True)
@@ -86,7 +90,7 @@ def test_status_on_a_drifted_schema_exits_2_with_advice(
     asyncio.run(tamper())
     code, out, err = cli(capsys, *dsn, "status")
     assert code == 2
-    assert "(file changed since!)" in out
+    assert re.search(rf"^applied  {re.escape(first)}  \S+ \S+ \(file changed since!\)$", out, re.M)
     assert f"{first} changed after being applied" in err
     code, _, err = cli(capsys, *dsn, "migrate")
     assert (code, "new migration file" in err) == (2, True)
@@ -129,6 +133,67 @@ def test_python_dash_m_runs_the_command(database_url: str, schema: str) -> None:
     assert proc.returncode == 1, proc.stderr
     assert f"pending  {shipped_migrations()[0]}" in proc.stdout
     assert "pending: run" in proc.stdout
+
+
+def test_help_names_the_command_its_environment_and_exit_statuses(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        _cli.main(Library, ["--help"])
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"usage: python -m {PACKAGE} [-h]")
+    assert out.split("\n\n")[0].endswith("COMMAND ...")  # the usage names the subcommand
+    assert f"Check or apply the migrations of {PACKAGE} ({Library.__name__})." in out
+    assert f"else ${PACKAGE.upper()}_DATABASE_URL, else $DATABASE_URL" in " ".join(out.split())
+    assert "Exit status: 0 up to date" in " ".join(out.split())
+
+
+def test_a_command_is_required(capsys: pytest.CaptureFixture[str]) -> None:
+    """Without status or migrate nothing runs: no default command migrates by surprise."""
+    with pytest.raises(SystemExit) as exit_:
+        _cli.main(Library, ["--dsn", "postgresql://nobody@127.0.0.1:1/none"])
+    assert exit_.value.code == 2
+    assert "the following arguments are required: COMMAND" in capsys.readouterr().err
+
+
+def test_the_command_opens_a_small_pool_with_the_options_given(
+    database_url: str, schema: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What the command passes to the library class: its schema, timeout, pooler options.
+
+    A recording subclass, because a direct server (as here) behaves the same with or
+    without the pooler options; it is what the command hands the class that must hold.
+    """
+    seen: list[dict[str, object]] = []
+
+    class Recording(Library):
+        def __init__(self, **options: Any) -> None:
+            seen.append(options)
+            super().__init__(**options)
+
+    Recording.__module__ = Library.__module__  # the command names the package from it
+    assert _cli.main(Recording, ["--dsn", database_url, "status"]) in (0, 1)
+    options = ["--schema", schema, "--timeout", "7", "--transaction-pooler"]
+    assert _cli.main(Recording, ["--dsn", database_url, *options, "status"]) == 1
+    capsys.readouterr()
+    small = {"min_connections": 1, "max_connections": 2, "retry_attempts": 1}
+    assert seen == [
+        {
+            "connection_string": database_url,
+            "schema": Library.DEFAULT_SCHEMA,
+            "init_timeout": 60.0,
+            **small,
+        },
+        {
+            "connection_string": database_url,
+            "schema": schema,
+            "init_timeout": 7.0,
+            **small,
+            "statement_cache_size": 0,
+            "shared_pool_search_path": None,
+        },
+    ]
 
 
 async def test_migrate_gives_up_after_timeout_while_another_process_migrates(

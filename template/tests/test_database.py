@@ -1,0 +1,98 @@
+# Owned by the copier-pgdbm template: `copier update` replaces this file, so do not edit it.
+"""``self.db``, where a library's methods send their SQL: every call, in both modes.
+
+These tests use a table of their own, so that they hold whatever the author's migrations
+create.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import asyncpg
+import pytest
+
+from .library import Library
+
+MakeLib = Callable[..., Library]
+
+CREATE = "CREATE TABLE {{tables.probe}} (id INT PRIMARY KEY, note TEXT NOT NULL)"
+INSERT = "INSERT INTO {{tables.probe}} (id, note) VALUES ($1, $2)"
+COUNT = "SELECT count(*) FROM {{tables.probe}}"
+
+
+class Boom(Exception):
+    pass
+
+
+@pytest.fixture
+async def db_lib(make_lib: MakeLib) -> Library:
+    """An initialized instance in a fresh schema, with an empty probe table."""
+    lib = make_lib()
+    await lib.initialize()
+    await lib.db.execute(CREATE)
+    return lib
+
+
+async def test_each_call_reaches_the_schema_and_returns_what_it_says(db_lib: Library) -> None:
+    db = db_lib.db
+    assert await db.execute(INSERT, 1, "one") == "INSERT 0 1"
+    await db.execute_many(INSERT, [(2, "two"), (3, "three")])
+    assert await db.fetch_value(COUNT) == 3
+    row = await db.fetch_one("SELECT id, note FROM {{tables.probe}} WHERE id = $1", 2)
+    assert (row["id"], row["note"]) == (2, "two")
+    assert await db.fetch_one("SELECT id FROM {{tables.probe}} WHERE id = $1", 99) is None
+    rows = await db.fetch_all("SELECT id FROM {{tables.probe}} ORDER BY id DESC")
+    assert [r["id"] for r in rows] == [3, 2, 1]
+    where = await db.fetch_value(
+        "SELECT relnamespace::regnamespace::text FROM pg_class WHERE oid = $1::regclass",
+        f'"{db_lib.schema}".probe',
+    )
+    assert where == db_lib.schema
+
+
+async def test_a_transaction_commits_together_or_not_at_all(db_lib: Library) -> None:
+    async with db_lib.db.transaction() as tx:
+        await tx.execute(INSERT, 1, "kept")
+        await tx.execute_many(INSERT, [(2, "kept too")])
+        assert await tx.fetch_value(COUNT) == 2
+    seen: list[int] = []
+
+    async def write_then_fail() -> None:
+        async with db_lib.db.transaction() as tx:
+            await tx.execute(INSERT, 3, "rolled back")
+            seen.extend(r["id"] for r in await tx.fetch_all("SELECT id FROM {{tables.probe}}"))
+            raise Boom
+
+    with pytest.raises(Boom):
+        await write_then_fail()
+    assert sorted(seen) == [1, 2, 3]  # inside, the transaction saw its own write
+    assert await db_lib.db.fetch_value(COUNT) == 2
+    notes = await db_lib.db.fetch_all("SELECT note FROM {{tables.probe}} ORDER BY id")
+    assert [r["note"] for r in notes] == ["kept", "kept too"]
+
+
+async def test_a_nested_transaction_is_a_savepoint(db_lib: Library) -> None:
+    """An inner block that fails undoes only its own writes."""
+
+    async def fail_inside(outer: Any) -> None:
+        async with outer.transaction() as inner:
+            await inner.execute(INSERT, 2, "inner")
+            raise Boom
+
+    async with db_lib.db.transaction() as outer:
+        await outer.execute(INSERT, 1, "outer")
+        with pytest.raises(Boom):
+            await fail_inside(outer)
+        assert await outer.fetch_one("SELECT note FROM {{tables.probe}} WHERE id = 2") is None
+    assert await db_lib.db.fetch_value(COUNT) == 1
+
+
+async def test_a_database_error_is_the_drivers_own(db_lib: Library) -> None:
+    """A constraint violation is asyncpg's exception, not a connection error."""
+    await db_lib.db.execute(INSERT, 1, "one")
+    with pytest.raises(asyncpg.UniqueViolationError):
+        await db_lib.db.execute(INSERT, 1, "again")
+    with pytest.raises(asyncpg.NotNullViolationError):
+        await db_lib.db.execute_many(INSERT, [(5, None)])

@@ -1,0 +1,122 @@
+# Owned by the copier-pgdbm template: `copier update` replaces this file, so do not edit it.
+"""What the library's errors say: the cause, where, what to do, and never the password."""
+
+from __future__ import annotations
+
+import asyncpg
+import pgdbm.errors
+import pytest
+
+from .library import PACKAGE, errors
+
+_bootstrap = __import__(f"{PACKAGE}._bootstrap", fromlist=["migration_failure"])
+
+SECRET = "s3cret-pw"
+
+
+def _status(other_modules: tuple[str, ...] = ()) -> object:
+    return _bootstrap.MigrationStatus(
+        schema="orders",
+        module_name=f"{PACKAGE}_orders",
+        applied=(),
+        pending=("001_initial.sql",),
+        drifted=(),
+        other_modules=other_modules,
+    )
+
+
+def _failure(message: str, cause: BaseException | None, filename: str | None) -> Exception:
+    error = pgdbm.errors.MigrationError(message, migration_file=filename)
+    error.__cause__ = cause
+    failure: Exception = _bootstrap.migration_failure(error, _status(("other_orders",)), {})
+    return failure
+
+
+def test_a_failed_migration_names_the_file_the_schema_and_the_cause() -> None:
+    failure = _failure("failed", ValueError("division by zero"), "002_more.sql")
+    assert isinstance(failure, errors.MigrationFailedError)
+    assert failure.filename == "002_more.sql"
+    assert str(failure) == (
+        "migration 002_more.sql failed in schema 'orders': ValueError: division by zero"
+    )
+
+
+def test_a_failed_migration_without_a_cause_says_what_pgdbm_said() -> None:
+    failure = _failure("checksum table unreadable", None, None)
+    assert isinstance(failure, errors.MigrationFailedError)
+    assert failure.filename == "?"
+    assert str(failure) == "migration ? failed in schema 'orders': checksum table unreadable"
+
+
+def test_only_a_duplicate_object_in_a_shared_schema_is_a_schema_conflict() -> None:
+    """Another package's migrations in the schema matter only when a name clashes."""
+    clash = _failure("failed", asyncpg.DuplicateTableError("relation exists"), "001_initial.sql")
+    assert isinstance(clash, errors.SchemaConflictError)
+    assert "holds the migrations of other_orders: two libraries" in str(clash)
+    other = _failure("failed", asyncpg.DivisionByZeroError("boom"), "001_initial.sql")
+    assert type(other) is errors.MigrationFailedError
+
+
+def test_a_duplicate_object_in_a_schema_of_its_own_is_a_plain_failure() -> None:
+    error = pgdbm.errors.MigrationError("failed", migration_file="001_initial.sql")
+    error.__cause__ = asyncpg.DuplicateTableError("relation exists")
+    failure = _bootstrap.migration_failure(error, _status(()), {})
+    assert type(failure) is errors.MigrationFailedError
+
+
+def test_a_connection_error_names_the_cause_and_hides_the_password() -> None:
+    cause = OSError(f"connect to app:{SECRET}@db.internal failed")
+    error = _bootstrap.connection_error(cause, "host=db.internal port=5432", SECRET)
+    assert isinstance(error, errors.DatabaseConnectionError)
+    assert error.target == "host=db.internal port=5432"
+    assert str(error) == (
+        "cannot reach PostgreSQL at host=db.internal port=5432: "
+        "OSError: connect to app:***@db.internal failed"
+    )
+
+
+def test_pgdbms_wrapper_is_unwrapped_to_the_drivers_error() -> None:
+    driver = ConnectionRefusedError(111, "Connect call failed")
+    wrapped = pgdbm.errors.ConnectionError("could not connect")
+    wrapped.__cause__ = driver
+    assert _bootstrap.driver_error(wrapped) is driver
+    assert _bootstrap.driver_error(driver) is driver
+    error = _bootstrap.connection_error(wrapped, "host=h port=1")
+    assert str(error).endswith(": ConnectionRefusedError: [Errno 111] Connect call failed")
+
+
+@pytest.mark.parametrize(
+    ("dsn", "described"),
+    [
+        (
+            f"postgresql://app:{SECRET}@db.internal:6543/orders",
+            "host=db.internal port=6543 database=orders user=app",
+        ),
+        (
+            "postgresql://app@/orders?host=/run/pg",
+            "host=/run/pg port=5432 database=orders user=app",
+        ),
+        (
+            "postgresql:///?host=h&port=7&dbname=d&user=u",
+            "host=h port=7 database=d user=u",
+        ),
+        ("postgresql://h", "host=h port=5432 database=? user=?"),
+        ("postgresql://u@h", "host=h port=5432 database=u user=u"),
+    ],
+)
+def test_where_a_connection_string_points_without_its_secret(dsn: str, described: str) -> None:
+    assert _bootstrap.describe_dsn(dsn) == described
+    assert SECRET not in _bootstrap.describe_dsn(dsn)
+
+
+@pytest.mark.parametrize(
+    ("dsn", "password"),
+    [
+        (f"postgresql://app:{SECRET}@h/d", SECRET),
+        ("postgresql://app:p%40ss@h/d", "p@ss"),
+        (f"postgresql://app@h/d?password={SECRET}", SECRET),
+        ("postgresql://app@h/d", None),
+    ],
+)
+def test_the_password_to_scrub_is_found(dsn: str, password: str | None) -> None:
+    assert _bootstrap.password_of(dsn) == password
