@@ -76,6 +76,12 @@ async def test_initialize_of_a_ready_instance_does_not_touch_the_server(
     assert repr(lib).endswith("ready=True)")
 
 
+def test_repr_names_the_class_schema_mode_and_state(make_lib: MakeLib, mode: str) -> None:
+    lib = make_lib()
+    wired = "standalone" if mode == "standalone" else "embedded"
+    assert repr(lib) == f"{Library.__name__}(schema={lib.schema!r}, mode={wired!r}, ready=False)"
+
+
 async def test_concurrent_initialize_starts_the_instance_once(
     make_lib: MakeLib, caplog: pytest.LogCaptureFixture
 ) -> None:
