@@ -192,3 +192,16 @@ async def lib(mode: str, _session_libs: _SessionLibs) -> AsyncIterator[Library]:
     """An initialized instance whose tables are empty when the test starts."""
     yield await _session_libs.get(mode)
     await _session_libs.clean_up(mode)
+
+
+# The per-test time limit ([tool.pytest.ini_options] timeout) counts fixtures: the first
+# test also starts the test server and makes the session's database, the last one drops
+# them and stops the server. Those two get longer; every other test keeps the short limit.
+SESSION_EDGE_TIMEOUT = 60
+
+
+@pytest.hookimpl(trylast=True)  # after -k and -m have deselected
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items[:1] + items[-1:]:
+        if item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(SESSION_EDGE_TIMEOUT))
