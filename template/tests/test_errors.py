@@ -120,3 +120,34 @@ def test_where_a_connection_string_points_without_its_secret(dsn: str, described
 )
 def test_the_password_to_scrub_is_found(dsn: str, password: str | None) -> None:
     assert _bootstrap.password_of(dsn) == password
+
+
+@pytest.mark.parametrize(
+    ("sql", "hint"),
+    [
+        ("ALTER TABLE tags ADD COLUMN note TEXT;", " (unqualified here: tags)"),
+        ("CREATE TABLE b (x INT); DROP VIEW a;", " (unqualified here: a, b)"),
+        ("INSERT INTO tags VALUES (1);", ""),  # not DDL: nothing to point at
+    ],
+)
+def test_a_name_resolution_failure_points_to_the_placeholder(sql: str, hint: str) -> None:
+    error = pgdbm.errors.MigrationError("failed", migration_file="003_x.sql")
+    error.__cause__ = asyncpg.UndefinedTableError('relation "tags" does not exist')
+    failure = _bootstrap.migration_failure(error, _status(), {"003_x.sql": sql})
+    assert type(failure) is errors.MigrationFailedError
+    assert str(failure) == (
+        "migration 003_x.sql failed in schema 'orders': UndefinedTableError: relation \"tags\" "
+        "does not exist. Write every table in a migration as {{tables.name}}"
+        + hint
+        + ": pgdbm qualifies it with the library's schema, while a bare name resolves "
+        "through the pool's search_path, which pgdbm pins to pg_catalog on shared pools."
+    )
+
+
+def test_a_non_int_argument_is_named_with_its_type_and_value() -> None:
+    _dualmode = __import__(f"{PACKAGE}._dualmode", fromlist=["require_int"])
+    assert _dualmode.require_int("limit", 5) == 5
+    with pytest.raises(TypeError, match=r"^limit must be an int, got bool True$"):
+        _dualmode.require_int("limit", True)
+    with pytest.raises(TypeError, match=r"^record_id must be an int, got str '1'$"):
+        _dualmode.require_int("record_id", "1")

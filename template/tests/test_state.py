@@ -9,9 +9,9 @@ from collections.abc import AsyncIterator, Callable
 
 import asyncpg
 import pytest
-from pgdbm import AsyncDatabaseManager
+from pgdbm import AsyncDatabaseManager, DatabaseConfig
 
-from .helpers import POOLER_OPTIONS, TRANSACTION_POOLER, create_host_pool
+from .helpers import POOLER_OPTIONS, TRANSACTION_POOLER, create_host_pool, shipped_migrations
 from .library import PACKAGE, Library, errors
 from .tcp_proxy import TcpProxy
 
@@ -159,3 +159,62 @@ async def test_health_before_and_after_start_up(make_lib: MakeLib, mode: str) ->
         )
     else:  # the host's pool stays, and the schema is up to date
         assert (after.ok, after.reachable) == (True, True)
+
+
+async def test_health_reports_a_schema_it_cannot_read_without_raising(
+    make_lib: MakeLib, admin_pool: asyncpg.Pool
+) -> None:
+    """Reachable, but the migrations table is not what the library wrote: ok is False, and
+    the error says why."""
+    lib = make_lib()
+    await lib.initialize()
+    await admin_pool.execute(
+        f'ALTER TABLE "{lib.schema}".schema_migrations RENAME COLUMN checksum TO checksum_old'
+    )
+    health = await lib.health()
+    assert (health.ok, health.reachable) == (False, True)
+    assert health.latency_ms is not None
+    assert health.error is not None
+    assert health.error.startswith("UndefinedColumnError: ")
+    assert "checksum" in health.error
+
+
+async def test_health_names_drifted_migrations(make_lib: MakeLib, admin_pool: asyncpg.Pool) -> None:
+    lib = make_lib()
+    await lib.initialize()
+    first = shipped_migrations()[0]
+    await admin_pool.execute(
+        f"UPDATE \"{lib.schema}\".schema_migrations SET checksum = 'x' WHERE filename = $1", first
+    )
+    health = await lib.health()
+    assert (health.ok, health.reachable, health.drifted_migrations) == (False, True, (first,))
+    assert health.pending_migrations == ()
+
+
+async def test_health_gives_up_after_max_wait_when_no_connection_is_free(
+    database_url: str, schema: str
+) -> None:
+    """Embedded on a host pool whose connections are all taken: health() waits max_wait,
+    then says unreachable instead of hanging the probe."""
+    pool = await create_host_pool(database_url, max_connections=2)
+    try:
+        lib = Library(db_manager=AsyncDatabaseManager(pool=pool, schema=schema))
+        async with pool.acquire(), pool.acquire():
+            started = asyncio.get_running_loop().time()
+            health = await lib.health(max_wait=0.2)
+            waited = asyncio.get_running_loop().time() - started
+        assert (health.ok, health.reachable, health.latency_ms) == (False, False, None)
+        assert 0.15 <= waited < 3
+    finally:
+        await pool.close()
+
+
+async def test_health_of_a_host_manager_without_a_pool_yet(database_url: str) -> None:
+    """A manager made from a config has no pool until the host connects it."""
+    manager = AsyncDatabaseManager(DatabaseConfig(connection_string=database_url, schema="s"))
+    health = await Library(db_manager=manager).health()
+    assert (health.ok, health.reachable, health.error) == (
+        False,
+        False,
+        "not initialized: no pool yet",
+    )
