@@ -63,6 +63,9 @@ REFUSED_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
 LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?"
 EMAIL = rf"{ATOM}(\.{ATOM})*@{LABEL}(\.{LABEL})+"
+HOST = r"https://[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+(:[0-9]{1,5})?"
+REPOSITORY_URL = HOST + r"(/[A-Za-z0-9_~-]([A-Za-z0-9._~-]*[A-Za-z0-9_~-])?)+"
+UPLOAD_URL = HOST + r"(/[A-Za-z0-9._~-]*)*"
 
 
 def _breaks_a_rule(question: str, value: str) -> bool:
@@ -100,12 +103,22 @@ def _breaks_a_rule(question: str, value: str) -> bool:
         return not re.fullmatch(EMAIL, value)
     if question == "copyright_year":  # checked when given, even if not asked (Proprietary)
         return not re.fullmatch(r"[0-9]{4}(-[0-9]{4})?", value)
+    if question == "repository_url":
+        return not re.fullmatch(REPOSITORY_URL, value) or value.endswith(".git")
+    if question == "publish_to":  # pypi for a Proprietary library: first_refused
+        return value != "pypi" and not re.fullmatch(UPLOAD_URL, value)
     return value not in CONFIG[question]["choices"]
 
 
 def first_refused(answers: dict[str, str]) -> str | None:
     for question in ORDER:
         if question in answers and _breaks_a_rule(question, answers[question]):
+            return question
+        if (question, answers.get(question), answers.get("license")) == (
+            "publish_to",
+            "pypi",
+            "Proprietary",
+        ):
             return question
     return None
 
@@ -158,6 +171,10 @@ VALID: dict[str, st.SearchStrategy[str]] = {
     "python_min": st.sampled_from(["3.10", "3.11", "3.12", "3.13"]),
     "license": st.sampled_from(["MIT", "Apache-2.0", "BSD-3-Clause", "Proprietary"]),
     "copyright_year": st.from_regex(r"[0-9]{4}(-[0-9]{4})?", fullmatch=True),
+    "repository_url": st.from_regex(REPOSITORY_URL, fullmatch=True).filter(
+        lambda url: not url.endswith(".git")
+    ),
+    "publish_to": st.one_of(st.just("pypi"), st.from_regex(UPLOAD_URL, fullmatch=True)),
 }
 
 # Answers at, or just over, the edge of each rule.
@@ -175,6 +192,11 @@ EDGES: dict[str, list[str]] = {
     "python_min": ["3.9", "3.14"],
     "license": ["GPL-3.0", "mit"],
     "copyright_year": ["26", "\uff12\uff10\uff12\uff16"],  # fullwidth digits
+    "repository_url": ["https://github.com/a/b.git", "https://github.com/a/b/", "http://x.y/a",
+                       "https://GitHub.com/a/b", "https://github.com", "https://x.y/a b",
+                       "https://x.y/a?b=1", "https://x/a", "https://x.y/.a", "gh:a/b"],
+    "publish_to": ["PyPI", "pypi ", "testpypi", "https://x.y/legacy/", "http://x.y/",
+                   "https://x.y/?a=1", "https://x.y/a b", "https://Upload.x.y/"],
 }  # fmt: skip
 
 
@@ -253,6 +275,7 @@ def check_project(project: Path, provided: dict[str, str]) -> None:
     assert meta["name"] == answers["distribution_name"]
     assert meta["description"] == answers["description"]
     assert meta["authors"] == [{"name": answers["author_name"], "email": answers["author_email"]}]
+    assert meta["urls"]["Source"] == answers["repository_url"]
 
     readme = (project / "README.md").read_text(encoding="utf-8")
     assert markdown_text(readme, "heading") == answers["project_name"]
