@@ -49,14 +49,14 @@ def generate(template: Path, tmp_path_factory: pytest.TempPathFactory) -> Callab
 def install(
     generate: Callable[..., Path], tmp_path_factory: pytest.TempPathFactory
 ) -> Callable[[str, dict[str, Any], str], Installed]:
-    """Generate and ``pip install -e '.[test,lint]'`` a project, once per variant."""
+    """Generate and install a project (editable, groups test and lint), once per variant."""
     cache: dict[str, Installed] = {}
 
     def get(variant: str, answers: dict[str, Any], python: str) -> Installed:
         if variant not in cache:
             path = generate(answers, name=variant)
             bin_dir = make_venv(tmp_path_factory.mktemp(f"venv-{variant}") / "venv", python)
-            pip_install(bin_dir, "-e", ".[test,lint]", cwd=path)
+            pip_install(bin_dir, "-e", ".", "--group", "test", "--group", "lint", cwd=path)
             cache[variant] = Installed(path, bin_dir, python)
         return cache[variant]
 

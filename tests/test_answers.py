@@ -331,14 +331,18 @@ def _dependency_closure(roots: list[str]) -> tuple[set[str], set[str]]:
 
 @pytest.fixture(scope="module")
 def project_requirements(generate: Callable[..., Path]) -> list[str]:
-    """What installing a generated project brings: its dependencies, extras, build backend,
-    and the tools every virtual environment has."""
-    meta = tomllib.loads((generate() / "pyproject.toml").read_text())
-    extras = meta["project"]["optional-dependencies"].values()
+    """What installing a generated project brings: its dependencies, extras, dependency
+    groups, build backend, and the tools every virtual environment has."""
+    pyproject = tomllib.loads((generate() / "pyproject.toml").read_text())
+    meta = pyproject["project"]
+    extras = meta.get("optional-dependencies", {}).values()
+    # PEP 735 groups: requirement strings, and {include-group = ...} tables (skipped here).
+    groups = pyproject.get("dependency-groups", {}).values()
     return [
-        *meta["project"]["dependencies"],
+        *meta["dependencies"],
         *(requirement for extra in extras for requirement in extra),
-        *meta["build-system"]["requires"],
+        *(item for group in groups for item in group if isinstance(item, str)),
+        *pyproject["build-system"]["requires"],
         "pip",
         "setuptools",
         "wheel",

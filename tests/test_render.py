@@ -20,6 +20,7 @@ DEFAULT_FILES = {
     ".github/workflows/ci.yml",
     ".pre-commit-config.yaml",
     ".gitignore",
+    "CHANGELOG.md",
     "LICENSE",
     "README.md",
     "pyproject.toml",
@@ -98,7 +99,7 @@ def test_custom_answers_reach_every_file(generate: Callable[..., Path]) -> None:
     assert meta["project"]["authors"] == [
         {"name": "Acme Platform Team", "email": "platform@acme.example"}
     ]
-    assert meta["tool"]["ruff"]["target-version"] == "py311"
+    assert "target-version" not in meta["tool"]["ruff"]  # ruff reads requires-python
     assert meta["tool"]["mypy"]["python_version"] == "3.11"
     assert meta["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"] == ["src/acme_ledger"]
 
@@ -114,7 +115,8 @@ def test_proprietary_license_writes_no_license_file(generate: Callable[..., Path
     project = generate({"license": "Proprietary"})
     assert not (project / "LICENSE").exists()
     meta = tomllib.loads((project / "pyproject.toml").read_text())
-    assert "license" not in meta["project"]
+    assert meta["project"]["license"] == "LicenseRef-Proprietary"
+    assert "license-files" not in meta["project"]
     assert "Private :: Do Not Upload" in meta["project"]["classifiers"]
 
 

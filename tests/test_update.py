@@ -309,7 +309,7 @@ def test_updated_project_passes_its_suite_in_both_modes(
     assert isinstance(project, Path)
     bin_dir = make_venv(tmp_path / "venv", sys.executable)
     installed = Installed(project, bin_dir, sys.executable)
-    pip_install(bin_dir, "-e", ".[test]", cwd=project)
+    pip_install(bin_dir, "-e", ".", "--group", "test", cwd=project)
     report = installed.run_suite(tmp_path / "junit.xml")
     assert report.failed == []
     for mode in ("standalone", "shared"):
@@ -392,7 +392,7 @@ def test_machinery_fix_reaches_an_edited_project_without_conflict(
 
     bin_dir = make_venv(tmp_path / "venv", sys.executable)
     installed = Installed(project, bin_dir, sys.executable)
-    pip_install(bin_dir, "-e", ".[test]", cwd=project)
+    pip_install(bin_dir, "-e", ".", "--group", "test", cwd=project)
     report = installed.run_suite(tmp_path / "junit.xml")
     assert report.failed == []
     assert report.skipped == []
