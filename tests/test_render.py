@@ -17,7 +17,9 @@ from tests.support import CUSTOM_ANSWERS, REPO, SUPPORTED_PYTHONS, subprocess_en
 
 DEFAULT_FILES = {
     ".copier-answers.yml",
+    ".github/dependabot.yml",
     ".github/workflows/ci.yml",
+    ".github/workflows/release.yml",
     ".pre-commit-config.yaml",
     ".gitignore",
     "CHANGELOG.md",
@@ -212,7 +214,7 @@ def test_ci_workflow_tests_each_python_and_checks_for_template_updates(
     )
     test_job = workflow["jobs"]["test"]
     assert test_job["strategy"]["matrix"]["python-version"] == ["3.12", "3.13"]
-    assert "${{ matrix.python-version }}" in str(test_job["steps"])
+    assert test_job["env"]["UV_PYTHON"] == "${{ matrix.python-version }}"
     update_steps = " ".join(str(step) for step in workflow["jobs"]["template-update"]["steps"])
     assert "copier check-update --quiet" in update_steps
     assert "fetch-depth" in update_steps
