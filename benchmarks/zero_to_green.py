@@ -1,0 +1,143 @@
+"""Zero to green: `copier copy`, then the generated README's one test command, timed.
+
+Each run copies the template's working tree out of git, generates a project from it with
+the copier command line (default answers) into a new directory, and runs the command the
+generated README gives under "Development" (`uv run pytest`: makes `.venv`, installs the
+project with its dev dependency group, runs the whole suite on an embedded PostgreSQL).
+The first run fills uv's cache; the figure is the fastest of the later runs, with a warm
+cache, as a developer who has made one library before sees it. The README's pip route
+(venv + pip + pytest) is timed the same way for comparison.
+
+    python benchmarks/zero_to_green.py [--runs 3] [--no-pip]
+
+Prints seconds per run and a last line "zero to green (uv, warm cache): N.N s". These
+machines are shared: compare figures taken together, not across days.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from tests.support import snapshot_template  # noqa: E402
+
+BIN = Path(sys.executable).parent
+
+
+def environment() -> dict[str, str]:
+    """Ours, without this venv's traces, with its tools (copier, uv) on PATH."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"VIRTUAL_ENV", "PYTHONPATH"} and not k.startswith("PYTEST_")
+    }
+    env["PATH"] = f"{env.get('PATH', '')}:{BIN}"  # a uv of the user's own comes first
+    return env
+
+
+def readme_commands(project: Path) -> tuple[str, str]:
+    """The uv command and the pip route, as the generated README's Development shows them."""
+    readme = (project / "README.md").read_text()
+    development = readme.split("\n## Development\n", 1)[1]
+    blocks = re.findall(r"```bash\n(.*?)\n```", development, re.DOTALL)
+    uv_command, pip_route = blocks[0].strip(), blocks[1].strip()
+    for command in (uv_command, pip_route):
+        if "\n" in command:
+            raise SystemExit(f"the README's command is not one line: {command!r}")
+    return uv_command, pip_route
+
+
+def timed(command: list[str] | str, cwd: Path, env: dict[str, str]) -> float:
+    started = time.perf_counter()
+    proc = subprocess.run(
+        command,
+        cwd=cwd,
+        env=env,
+        shell=isinstance(command, str),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    elapsed = time.perf_counter() - started
+    if proc.returncode != 0:
+        raise SystemExit(
+            f"{command} failed ({proc.returncode}) in {cwd}:\n{proc.stdout[-5000:]}\n"
+            f"{proc.stderr[-3000:]}"
+        )
+    return elapsed
+
+
+def generate(template: Path, project: Path, env: dict[str, str]) -> float:
+    shutil.rmtree(project, ignore_errors=True)
+    return timed(
+        ["copier", "copy", "--defaults", "--trust", "--quiet", str(template), str(project)],
+        project.parent,
+        env,
+    )
+
+
+def one_run(template: Path, work: Path, route: str, env: dict[str, str]) -> tuple[float, float]:
+    """(copier copy seconds, test command seconds) for a fresh project."""
+    project = work / f"project-{route}"
+    copy = generate(template, project, env)
+    uv_command, pip_route = readme_commands(project)
+    test = timed(uv_command if route == "uv" else pip_route, project, env)
+    return copy, test
+
+
+def install_only(template: Path, work: Path, route: str, env: dict[str, str]) -> float:
+    """Seconds for the command's environment and install alone, on a fresh project: `uv
+    sync` (what `uv run` does first), or the pip route without its last step (pytest)."""
+    project = work / f"project-{route}-install"
+    generate(template, project, env)
+    if route == "uv":
+        return timed(["uv", "sync", "--quiet"], project, env)
+    pip_route = readme_commands(project)[1]
+    return timed(pip_route.rsplit(" && ", 1)[0], project, env)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=3, help="runs per route (first warms)")
+    parser.add_argument("--no-pip", action="store_true", help="time the uv route only")
+    args = parser.parse_args()
+    env = environment()
+    if shutil.which("uv", path=env["PATH"]) is None:
+        raise SystemExit("uv is not on PATH (pip install uv)")
+    routes = ["uv"] if args.no_pip else ["uv", "pip"]
+    best: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(prefix="zero-to-green-") as tmp:
+        work = Path(tmp)
+        template = snapshot_template(work / "template")
+        for route in routes:
+            print(f"{route} route:")
+            totals = []
+            for n in range(1, max(args.runs, 2) + 1):
+                copy, test = one_run(template, work, route, env)
+                note = "  (fills the cache)" if n == 1 else ""
+                print(
+                    f"  run {n}: {copy + test:5.1f} s = copier copy {copy:4.1f} s"
+                    f" + command {test:5.1f} s{note}"
+                )
+                if n > 1:
+                    totals.append(copy + test)
+            best[route] = min(totals)
+            install = install_only(template, work, route, env)
+            print(f"  of which environment + install alone: {install:.1f} s")
+    if "pip" in best:
+        print(f"zero to green (pip route, warm cache): {best['pip']:.1f} s")
+    print(f"zero to green (uv, warm cache): {best['uv']:.1f} s")
+
+
+if __name__ == "__main__":
+    main()
