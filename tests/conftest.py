@@ -55,7 +55,7 @@ def install(
     def get(variant: str, answers: dict[str, Any], python: str) -> Installed:
         if variant not in cache:
             path = generate(answers, name=variant)
-            bin_dir = make_venv(tmp_path_factory.mktemp(f"venv-{variant}") / "venv", python)
+            bin_dir = make_venv(variant, python)
             pip_install(bin_dir, "-e", ".", "--group", "test", "--group", "lint", cwd=path)
             cache[variant] = Installed(path, bin_dir, python)
         return cache[variant]

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import atexit
 import glob
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from functools import cache
@@ -120,8 +122,16 @@ def python_for(python_min: str) -> str | None:
 UV = str(Path(sys.executable).parent / "uv")
 
 
-def make_venv(where: Path, python: str) -> Path:
+# Environments live outside pytest's base directory: any pytest process that starts makes
+# /tmp/pytest-of-<user> private again, and the embedded PostgreSQL runs pg_ctl from the
+# environment as a user of its own, which then could no longer reach it.
+_VENVS = Path(tempfile.mkdtemp(prefix="copier-pgdbm-venvs-"))
+atexit.register(shutil.rmtree, _VENVS, ignore_errors=True)
+
+
+def make_venv(name: str, python: str) -> Path:
     """A fresh virtual environment for ``python``; returns its bin directory."""
+    where = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=_VENVS)) / "venv"
     run([UV, "venv", "--quiet", "--python", python, where], cwd=where.parent)
     return where / "bin"
 

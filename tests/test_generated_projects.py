@@ -124,7 +124,7 @@ def test_wheel_ships_migrations_and_works_installed(install: Install, tmp_path: 
     assert "my_library/py.typed" in names
     assert not any(name.startswith("tests/") for name in names)
 
-    bin_dir = make_venv(tmp_path / "venv", source.python)
+    bin_dir = make_venv("wheel", source.python)
     pip_install(bin_dir, wheel, "--group", f"{source.path / 'pyproject.toml'}:test", cwd=tmp_path)
     installed = Installed(source.path, bin_dir, source.python)
     located = installed.run(

@@ -108,7 +108,9 @@ def test_custom_answers_reach_every_file(generate: Callable[..., Path]) -> None:
     core = files["src/acme_ledger/core.py"].decode()
     assert "class LedgerStore(DualModeLibrary):" in core
     assert 'DEFAULT_SCHEMA = "ledger_data"' in core
-    assert "from acme_ledger import LedgerStore as Library" in files["tests/library.py"].decode()
+    assert (
+        "from acme_ledger.core import LedgerStore as Library" in files["tests/library.py"].decode()
+    )
     assert "Apache License" in files["LICENSE"].decode()
 
 

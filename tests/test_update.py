@@ -307,7 +307,7 @@ def test_updated_project_passes_its_suite_in_both_modes(
     """After the update, the author's and the template's tests pass in both modes."""
     project = updated["project"]
     assert isinstance(project, Path)
-    bin_dir = make_venv(tmp_path / "venv", sys.executable)
+    bin_dir = make_venv("updated", sys.executable)
     installed = Installed(project, bin_dir, sys.executable)
     pip_install(bin_dir, "-e", ".", "--group", "test", cwd=project)
     report = installed.run_suite(tmp_path / "junit.xml")
@@ -390,7 +390,7 @@ def test_machinery_fix_reaches_an_edited_project_without_conflict(
     assert (project / CORE).read_text() == core
     git(project, "commit", "-q", "-am", "copier update")
 
-    bin_dir = make_venv(tmp_path / "venv", sys.executable)
+    bin_dir = make_venv("updated", sys.executable)
     installed = Installed(project, bin_dir, sys.executable)
     pip_install(bin_dir, "-e", ".", "--group", "test", cwd=project)
     report = installed.run_suite(tmp_path / "junit.xml")
