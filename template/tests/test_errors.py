@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import asyncpg
 import pgdbm.errors
 import pytest
 
-from .library import PACKAGE, errors
+from .library import PACKAGE, Library, errors
 
 _bootstrap = __import__(f"{PACKAGE}._bootstrap", fromlist=["migration_failure"])
 
@@ -151,3 +154,45 @@ def test_a_non_int_argument_is_named_with_its_type_and_value() -> None:
         _dualmode.require_int("limit", True)
     with pytest.raises(TypeError, match=r"^record_id must be an int, got str '1'$"):
         _dualmode.require_int("record_id", "1")
+
+
+@pytest.mark.parametrize(
+    ("make_pool", "described"),
+    [
+        (
+            lambda: asyncpg.create_pool(f"postgresql://app:{SECRET}@db.internal:6543/orders"),
+            "host=db.internal port=6543 database=orders user=app",
+        ),
+        (
+            lambda: asyncpg.create_pool(
+                host="db.internal", port=6543, user="app", database="orders", password=SECRET
+            ),
+            "host=db.internal port=6543 database=orders user=app",
+        ),
+        (lambda: asyncpg.create_pool(host="db.internal"), "host=db.internal"),
+        (lambda: object(), "the host application's pool"),  # nothing to tell
+    ],
+)
+async def test_where_a_hosts_pool_points_without_its_secret(
+    make_pool: Callable[[], object], described: str
+) -> None:
+    """Embedded mode names the server from the host's pool (never connected here; async,
+    so that the pool binds to the running event loop instead of making one)."""
+    assert _bootstrap.describe_pool(make_pool()) == described
+
+
+URL = "postgresql://app@db.internal/orders"
+
+
+@pytest.mark.parametrize(
+    ("options", "start"),
+    [
+        ({"db_manager": "a pool"}, "(db_manager=...) takes a pgdbm AsyncDatabaseManager"),
+        ({"connection_string": URL, "max_connections": 1}, "(max_connections=...) must be"),
+        ({"connection_string": URL, "statement_cache": 0}, "() got unexpected option(s)"),
+    ],
+)
+def test_usage_errors_name_the_class(options: dict[str, Any], start: str) -> None:
+    with pytest.raises((TypeError, ValueError)) as error:
+        Library(**options)
+    assert str(error.value).startswith(Library.__name__ + start)

@@ -47,6 +47,8 @@ def test_status_and_migrate_on_a_fresh_then_current_schema(
 
     code, out, _ = cli(capsys, *dsn, "status")
     assert code == 1
+    module = Library.module_name_for(schema)
+    assert out.startswith(f"schema {schema} (module {module}) at host=")
     assert f"pending  {first}" in out
     assert f"run `python -m {PACKAGE} migrate --schema {schema}`" in out
 
@@ -116,6 +118,20 @@ def test_no_database_given_exits_2(
     code, _, err = cli(capsys, "status")
     assert code == 2
     assert f"${PACKAGE.upper()}_DATABASE_URL" in err
+
+
+def test_the_dsn_falls_back_to_database_url(
+    database_url: str,
+    schema: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Without --dsn and without $<PACKAGE>_DATABASE_URL, $DATABASE_URL is used."""
+    monkeypatch.delenv(f"{PACKAGE.upper()}_DATABASE_URL", raising=False)
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    code, out, _ = cli(capsys, "--schema", schema, "status")
+    assert code == 1
+    assert f"pending  {shipped_migrations()[0]}" in out
 
 
 def test_python_dash_m_runs_the_command(database_url: str, schema: str) -> None:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import secrets
 import subprocess
 import sys
@@ -215,6 +216,15 @@ async def test_a_lock_wait_names_the_holder_and_honours_init_timeout(
     assert "'migrating-elsewhere'" in message
     assert "holding it since" in message
     assert "init_timeout" in message
+    # Where the holder connects from, when it is TCP (nothing for a unix socket), and since
+    # when, to the second.
+    address = await holder.fetchval("SELECT inet_client_addr()::text")
+    origin = f", from {address}" if address else ""
+    assert re.fullmatch(
+        rf"backend pid {holder_pid}, application_name 'migrating-elsewhere'{re.escape(origin)}, "
+        r"holding it since \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d([+-]\d\d:\d\d)?",
+        error.value.holder,
+    ), error.value.holder
 
     await holder.execute("ROLLBACK")  # the other process finishes: start-up goes through
     await lib.initialize()

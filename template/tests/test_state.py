@@ -147,6 +147,8 @@ async def test_health_before_and_after_start_up(make_lib: MakeLib, mode: str) ->
     await lib.initialize()
     ready = await lib.health()
     assert (ready.ok, ready.reachable, ready.pending_migrations) == (True, True, ())
+    assert isinstance(ready.latency_ms, float)  # milliseconds, to the microsecond
+    assert 0 < ready.latency_ms < 5000
     assert ready.drifted_migrations == ()
     assert ready.error is None
     await lib.close()
@@ -218,3 +220,11 @@ async def test_health_of_a_host_manager_without_a_pool_yet(database_url: str) ->
         False,
         "not initialized: no pool yet",
     )
+
+
+async def test_start_up_on_a_host_manager_without_a_pool_says_what_to_pass(
+    database_url: str,
+) -> None:
+    manager = AsyncDatabaseManager(DatabaseConfig(connection_string=database_url, schema="s"))
+    with pytest.raises(ValueError, match=r"the manager has no pool; pass AsyncDatabaseManager\("):
+        await Library(db_manager=manager).initialize()
