@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable
 from typing import Any
 
@@ -104,6 +105,8 @@ def test_pgdbms_wrapper_is_unwrapped_to_the_drivers_error() -> None:
             "host=h port=7 database=d user=u",
         ),
         ("postgresql://h", "host=h port=5432 database=? user=?"),
+        ("postgresql:///Xylophone", "host=localhost port=5432 database=Xylophone user=?"),
+        ("postgresql://[::1", "an unparsable connection string"),
         ("postgresql://u@h", "host=h port=5432 database=u user=u"),
     ],
 )
@@ -196,3 +199,53 @@ def test_usage_errors_name_the_class(options: dict[str, Any], start: str) -> Non
     with pytest.raises((TypeError, ValueError)) as error:
         Library(**options)
     assert str(error.value).startswith(Library.__name__ + start)
+
+
+def test_drift_names_every_changed_file() -> None:
+    status = _bootstrap.MigrationStatus(
+        schema="orders",
+        module_name=f"{PACKAGE}_orders",
+        applied=(),
+        pending=(),
+        drifted=("001_a.sql", "002_b.sql"),
+        other_modules=(),
+    )
+    with pytest.raises(errors.MigrationDriftError) as error:
+        status.raise_for_drift()
+    assert str(error.value).startswith("migration file(s) 001_a.sql, 002_b.sql changed after")
+    assert error.value.drifted == ("001_a.sql", "002_b.sql")
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        ({}, f"{Library.__name__}() got neither of connection_string and db_manager."),
+        ({"schema": "custom"}, 'schema="custom"'),
+        ({}, f'{Library.__name__}(db_manager=AsyncDatabaseManager(pool=pool, schema="'),
+        ({}, f'schema="{Library.DEFAULT_SCHEMA}"'),
+        (
+            {"connection_string": URL, "apply_migrations": "yes"},
+            f"{Library.__name__}(apply_migrations=...) takes True or False",
+        ),
+    ],
+)
+def test_the_usage_shown_names_the_class_and_schema(options: dict[str, Any], expected: str) -> None:
+    with pytest.raises((TypeError, ValueError)) as error:
+        Library(**options)
+    assert expected in str(error.value)
+
+
+async def test_a_password_that_shows_in_the_drivers_error_is_masked() -> None:
+    """Whatever the driver's error repeats of the connection string, the password is masked
+    (here the password is the host's address, which a refused connection names)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    lib = Library(
+        connection_string=f"postgresql://app:127.0.0.1@127.0.0.1:{port}/appdb", retry_attempts=1
+    )
+    with pytest.raises(errors.DatabaseConnectionError) as error:
+        await lib.initialize()
+    reason = str(error.value).partition(": ")[2]  # past "cannot reach PostgreSQL at <where>"
+    assert "127.0.0.1" not in reason
+    assert "***" in reason
