@@ -189,25 +189,27 @@ def test_the_command_opens_a_small_pool_with_the_options_given(
             super().__init__(**options)
 
     Recording.__module__ = Library.__module__  # the command names the package from it
-    assert _cli.main(Recording, ["--dsn", database_url, "status"]) in (0, 1)
+    pooler = ["--transaction-pooler"] if TRANSACTION_POOLER else []
+    assert _cli.main(Recording, [*pooler, "--dsn", database_url, "status"]) in (0, 1)
     options = ["--schema", schema, "--timeout", "7", "--transaction-pooler"]
     assert _cli.main(Recording, ["--dsn", database_url, *options, "status"]) == 1
     capsys.readouterr()
     small = {"min_connections": 1, "max_connections": 2, "retry_attempts": 1}
+    through_pooler = {"statement_cache_size": 0, "shared_pool_search_path": None}
     assert seen == [
         {
             "connection_string": database_url,
             "schema": Library.DEFAULT_SCHEMA,
             "init_timeout": 60.0,
             **small,
+            **(through_pooler if TRANSACTION_POOLER else {}),
         },
         {
             "connection_string": database_url,
             "schema": schema,
             "init_timeout": 7.0,
             **small,
-            "statement_cache_size": 0,
-            "shared_pool_search_path": None,
+            **through_pooler,
         },
     ]
 
