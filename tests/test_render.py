@@ -47,8 +47,11 @@ DEFAULT_FILES = {
     "tests/test_lifecycle.py",
     "tests/test_migrations.py",
     "tests/test_operations.py",
+    "tests/test_database.py",
+    "tests/test_errors.py",
     "tests/test_records.py",
     "tests/test_startup.py",
+    "tests/test_state.py",
     "tests/test_usage_errors.py",
 }
 
@@ -61,8 +64,11 @@ TEMPLATE_OWNED = (
     "src/{{ package_name }}/errors.py",
     "tests/helpers.py",
     "tests/tcp_proxy.py",
+    "tests/test_database.py",
+    "tests/test_errors.py",
     "tests/test_operations.py",
     "tests/test_startup.py",
+    "tests/test_state.py",
 )
 
 
