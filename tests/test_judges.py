@@ -32,6 +32,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "defaults": {},
     "custom": {**CUSTOM_ANSWERS, "repository_url": "https://git.acme.example/platform/ledger"},
     "proprietary": {"license": "Proprietary", "publish_to": PRIVATE_INDEX},
+    "fastapi": {"with_fastapi": True},
     **{
         f"python{version}": {"python_min": version, "package_name": f"lib_{version[2:]}"}
         for version in SUPPORTED_PYTHONS
