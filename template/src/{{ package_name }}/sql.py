@@ -6,8 +6,10 @@ standalone (own pool) and embedded (a host's shared pool, whose search_path is
 pinned to pg_catalog so that an unqualified name fails loudly).
 """
 
+# $2 is JSON text, parsed by the server: `$2::text::jsonb` keeps a JSONB codec that the
+# host's pool may register (json.dumps as encoder) from encoding it again as a JSON string.
 INSERT_RECORD = """
-    INSERT INTO {{tables.records}} (kind, data) VALUES ($1, $2::jsonb)
+    INSERT INTO {{tables.records}} (kind, data) VALUES ($1, $2::text::jsonb)
     RETURNING id, kind, data, created_at
 """
 
