@@ -190,6 +190,10 @@ def run(rounds: int, url: str, work: Path, *, tune: bool) -> dict[str, list[floa
             "bench_plugin",
             "-p",
             "no:cacheprovider",
+            # The project's addopts turn coverage on (and may fail under its threshold):
+            # a benchmark measures fixtures, not coverage.
+            "-o",
+            "addopts=",
             "-W",
             "ignore::DeprecationWarning",
             "tests/test_bench.py",
@@ -238,6 +242,8 @@ def marginal(url: str, work: Path, sizes: tuple[int, ...] = (0, 200, 2000)) -> N
                 "-q",
                 "-p",
                 "no:cacheprovider",
+                "-o",
+                "addopts=",
                 "-x",
                 "tests/test_marginal.py",
                 "-k",
