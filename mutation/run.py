@@ -121,7 +121,7 @@ for path in walk_mutatable_files():
     data.load()
     for name, code in data.exit_code_by_key.items():
         status = status_by_exit_code[code]
-        wanted = status not in ("killed", "timeout", "caught by type check")
+        wanted = status not in ("killed", "caught by type check")
         diff = get_diff_for_mutant(name, path=path) if wanted else ""
         out.append({"name": name, "status": status, "diff": diff})
 json.dump(out, sys.stdout)

@@ -25,6 +25,9 @@ from .library import Library
 pytest_plugins = ["tests.pg_server"]
 
 MakeLib = Callable[..., Library]
+CLOSE_TIMEOUT = 5  # seconds; an instance closes in milliseconds
+# What asyncio.wait_for raises: the built-in TimeoutError, a class of its own before 3.11.
+_TIMEOUTS = (TimeoutError, asyncio.TimeoutError)
 
 
 @pytest.fixture(scope="session")
@@ -75,8 +78,16 @@ async def make_lib(
         return made[-1]
 
     yield make
+    # A start-up stuck on a lock keeps the instance's state lock, which close() waits for:
+    # bounded, so that such a test fails in its clean-up instead of hanging the run (the
+    # per-test time limit has fired by then and does not fire twice).
+    stuck = []
     for lib in made:
-        await lib.close()
+        try:
+            await asyncio.wait_for(lib.close(), CLOSE_TIMEOUT)
+        except _TIMEOUTS:
+            stuck.append(lib)
+    assert not stuck, f"close() still waiting after {CLOSE_TIMEOUT} s: {stuck}"
 
 
 async def _empty_tables_statement(admin_pool: asyncpg.Pool, schema: str) -> str | None:
