@@ -42,7 +42,7 @@ sys.path.insert(0, str(REPO))
 from tests.support import render, snapshot_template  # noqa: E402
 
 INSERT = (
-    'INSERT INTO "{schema}".records (kind, data) VALUES ($1, $2::jsonb) '
+    'INSERT INTO "{schema}".records (kind, data) VALUES ($1, $2::text::jsonb) '
     "RETURNING id, kind, data, created_at"
 )
 GET = 'SELECT id, kind, data, created_at FROM "{schema}".records WHERE id = $1'
