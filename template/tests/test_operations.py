@@ -338,6 +338,44 @@ async def test_connection_lost_after_start_up_is_the_same_error(
             pool.terminate()
 
 
+async def test_connections_the_server_closes_are_the_same_error(
+    mode: str, database_url: str, admin_pool: asyncpg.Pool, schema: str
+) -> None:
+    """Backends terminated under a ready instance (a failover, a restart): each call either
+    succeeds on a new connection or raises DatabaseConnectionError, never a driver error
+    (asyncpg may report such a connection as InternalClientError: "cannot switch to state")."""
+    tag = Library.module_name_for(schema)
+    options: Any = {"min_connections": 2, "max_connections": 3, **POOLER_OPTIONS}
+    pool = None
+    if mode == "standalone":
+        lib = Library(connection_string=database_url, schema=schema, **options)
+    else:
+        config = DatabaseConfig(
+            connection_string=database_url, server_settings={"application_name": tag}, **options
+        )
+        pool = await AsyncDatabaseManager.create_shared_pool(config)
+        lib = Library(db_manager=AsyncDatabaseManager(pool=pool, schema=schema))
+    lost = 0
+    try:
+        await lib.initialize()
+        for _ in range(20):
+            await admin_pool.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE application_name = $1 AND pid <> pg_backend_pid()",
+                tag,
+            )
+            try:
+                assert await lib.db.fetch_value("SELECT 1") == 1
+            except errors.DatabaseConnectionError:
+                lost += 1
+    finally:
+        await lib.close()
+        if pool is not None:
+            pool.terminate()
+    if not TRANSACTION_POOLER:  # behind a pooler a terminated server connection is replaced
+        assert lost > 0
+
+
 async def test_standalone_refusal_names_the_server_and_not_the_password(closed_port: int) -> None:
     """The message says where the library tried to connect; the password stays out."""
     lib = Library(

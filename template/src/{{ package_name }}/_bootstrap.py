@@ -45,6 +45,10 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.InvalidAuthorizationSpecificationError,  # bad role or password
     asyncpg.InvalidCatalogNameError,  # no such database
     asyncpg.TooManyConnectionsError,
+    # A connection the server closed (pg_terminate_backend, a failover, a pooler restart)
+    # can leave asyncpg's protocol mid-operation: "cannot switch to state 12; another
+    # operation (2) is in progress". The connection is lost all the same.
+    asyncpg.InternalClientError,
     pgdbm.errors.ConnectionError,
 )
 # Only while connecting: a TimeoutError from a running query is the query's own business.
