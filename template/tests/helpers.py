@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from importlib.resources import files
 from typing import TypedDict
@@ -56,3 +57,16 @@ async def applied_migrations(admin_pool: asyncpg.Pool, schema: str) -> list[str]
 
 async def schema_exists(admin_pool: asyncpg.Pool, schema: str) -> bool:
     return bool(await admin_pool.fetchval("SELECT 1 FROM pg_namespace WHERE nspname = $1", schema))
+
+
+async def backends(admin_pool: asyncpg.Pool, application_name: str) -> int:
+    """Server connections open under ``application_name``, once closing ones are gone."""
+    count = 0
+    for _ in range(100):  # a closed connection's backend exits a moment later
+        count = await admin_pool.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1", application_name
+        )
+        if count == 0:
+            break
+        await asyncio.sleep(0.02)
+    return int(count)

@@ -96,3 +96,21 @@ async def test_a_database_error_is_the_drivers_own(db_lib: Library) -> None:
         await db_lib.db.execute(INSERT, 1, "again")
     with pytest.raises(asyncpg.NotNullViolationError):
         await db_lib.db.execute_many(INSERT, [(5, None)])
+
+
+async def test_the_blocks_own_errors_pass_through_a_transaction_unchanged(
+    db_lib: Library,
+) -> None:
+    """An OSError raised by the caller's code inside the block is theirs, not a lost
+    connection: the same exception comes out, and the transaction is rolled back."""
+    error = ConnectionResetError("the caller's own socket")
+
+    async def fail_inside() -> None:
+        async with db_lib.db.transaction() as tx:
+            await tx.execute(INSERT, 1, "rolled back")
+            raise error
+
+    with pytest.raises(ConnectionResetError) as raised:
+        await fail_inside()
+    assert raised.value is error
+    assert await db_lib.db.fetch_value(COUNT) == 0

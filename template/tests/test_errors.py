@@ -108,6 +108,10 @@ def test_pgdbms_wrapper_is_unwrapped_to_the_drivers_error() -> None:
         ("postgresql:///Xylophone", "host=localhost port=5432 database=Xylophone user=?"),
         ("postgresql://[::1", "an unparsable connection string"),
         ("postgresql://u@h", "host=h port=5432 database=u user=u"),
+        (
+            f"host=h port=1 user=u password={SECRET}",
+            "an unparsable connection string (not a postgresql:// URL)",
+        ),
     ],
 )
 def test_where_a_connection_string_points_without_its_secret(dsn: str, described: str) -> None:
@@ -122,10 +126,53 @@ def test_where_a_connection_string_points_without_its_secret(dsn: str, described
         ("postgresql://app:p%40ss@h/d", "p@ss"),
         (f"postgresql://app@h/d?password={SECRET}", SECRET),
         ("postgresql://app@h/d", None),
+        (f"host=h user=u password={SECRET} dbname=d", SECRET),
+        (f"host=h password = '{SECRET}'", SECRET),
+        ("host=h user=u", None),
     ],
 )
 def test_the_password_to_scrub_is_found(dsn: str, password: str | None) -> None:
     assert _bootstrap.password_of(dsn) == password
+
+
+@pytest.mark.parametrize(
+    ("text", "scrubbed"),
+    [
+        (f"bad: postgresql://app:{SECRET}@h:5/d x", "bad: postgresql://app:***@h:5/d x"),
+        (f"postgres://:{SECRET}@h/d", "postgres://:***@h/d"),
+        (f"dsn host=h password={SECRET} user=u", "dsn host=h password=*** user=u"),
+        (f"?user=u&password={SECRET}&port=5", "?user=u&password=***&port=5"),
+        ("postgresql://app@h/d and user:pass without a scheme", None),
+    ],
+)
+def test_passwords_in_any_text_are_masked(text: str, scrubbed: str | None) -> None:
+    assert _bootstrap.scrub_passwords(text) == (text if scrubbed is None else scrubbed)
+
+
+def test_the_dsns_own_password_is_masked_wherever_it_shows() -> None:
+    dsn = f"postgresql://app:{SECRET}@h/d"
+    text = f"driver said: authentication failed for {SECRET!r}"
+    assert _bootstrap.scrub_passwords(text, dsn) == "driver said: authentication failed for '***'"
+    assert _bootstrap.scrub_passwords(text, "postgresql://app@h/d") == text
+
+
+@pytest.mark.parametrize(
+    "cause",
+    [
+        asyncpg.InvalidSQLStatementNameError(
+            'prepared statement "__asyncpg_stmt_1__" does not exist'
+        ),
+        asyncpg.DuplicatePreparedStatementError('prepared statement "__asyncpg_stmt_1__" exists'),
+    ],
+)
+def test_prepared_statement_errors_point_to_the_pooler_options(cause: Exception) -> None:
+    """What the statement cache meets behind PgBouncer in transaction mode says what to set."""
+    error = _bootstrap.connection_error(cause, "host=h port=6432")
+    assert str(error).endswith(
+        "(behind PgBouncer in transaction mode? pass statement_cache_size=0 and "
+        "shared_pool_search_path=None (python -m: --transaction-pooler))"
+    )
+    assert "PgBouncer" not in str(_bootstrap.connection_error(OSError("refused"), "host=h"))
 
 
 @pytest.mark.parametrize(

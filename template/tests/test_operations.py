@@ -17,7 +17,13 @@ import asyncpg
 import pytest
 from pgdbm import AsyncDatabaseManager, DatabaseConfig
 
-from .helpers import POOLER_OPTIONS, TRANSACTION_POOLER, create_host_pool, shipped_migrations
+from .helpers import (
+    POOLER_OPTIONS,
+    TRANSACTION_POOLER,
+    backends,
+    create_host_pool,
+    shipped_migrations,
+)
 from .library import PACKAGE, Library, PoolOptions, errors
 from .tcp_proxy import TcpProxy
 
@@ -69,6 +75,51 @@ def test_status_and_migrate_on_a_fresh_then_current_schema(
 
     code, out, _ = cli(capsys, *dsn, "migrate")
     assert (code, "(0 applied now)" in out) == (0, True)
+
+
+def test_options_go_before_or_after_the_command_and_the_advice_runs_as_printed(
+    database_url: str, schema: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The command status prints for pending migrations (options after the command) is
+    one the command line accepts, and it applies them."""
+    code, out, _ = cli(capsys, "status", "--dsn", database_url, "--schema", schema)
+    assert code == 1
+    advice = re.search(r"run `python -m \S+ (migrate .*)`", out)
+    assert advice is not None, out
+    code, out, _ = cli(capsys, "--dsn", database_url, *advice[1].split())
+    assert (code, f"applied  {shipped_migrations()[0]}" in out) == (0, True)
+    code, out, _ = cli(
+        capsys,
+        "--schema",
+        "ignored_by_the_later_one",
+        "status",
+        "--dsn",
+        database_url,
+        "--schema",
+        schema,
+        "--timeout",
+        "5",
+    )
+    assert code == 0
+    assert out.startswith(f"schema {schema} ")
+
+
+def test_usage_errors_and_unforeseen_failures_exit_2_without_the_password(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Exit 1 means "pending" to a release script: every other failure is 2, and neither
+    argparse's echo of a bad argument nor an unforeseen error shows the password."""
+    url = f"postgresql://app:{SECRET}@127.0.0.1:99999/appdb"  # a port out of range
+    code, out, err = cli(capsys, "--dsn", url, "status")
+    assert code == 2
+    assert err.startswith("error: ")
+    assert SECRET not in out + err
+    with pytest.raises(SystemExit) as exit_:
+        _cli.main(Library, ["status", "--bogus", url])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "unrecognized arguments: --bogus postgresql://app:***@127.0.0.1" in err
+    assert SECRET not in err
 
 
 def test_status_on_a_drifted_schema_exits_2_with_advice(
@@ -407,15 +458,52 @@ async def test_health_of_a_ready_instance(lib: Library) -> None:
     assert health.as_dict()["ok"] is True
 
 
-async def test_health_reports_pending_migrations(make_lib: MakeLib, mode: str) -> None:
-    """Before start-up: embedded sees the schema lacks migrations; standalone has no pool."""
-    health = await make_lib().health()
-    assert not health.ok
-    if mode == "shared":
-        assert health.reachable
-        assert health.pending_migrations == tuple(shipped_migrations())
-    else:
-        assert (health.reachable, health.error) == (False, "not initialized: no pool yet")
+async def test_health_reports_pending_migrations(
+    make_lib: MakeLib, mode: str, admin_pool: asyncpg.Pool
+) -> None:
+    """Before start-up, in both modes: reachable, the schema lacks every migration, not ok.
+    Standalone probes on a connection of its own, closed again before health() returns."""
+    lib = make_lib()
+    health = await lib.health()
+    assert (health.ok, health.reachable) == (False, True)
+    assert health.pending_migrations == tuple(shipped_migrations())
+    assert health.error == "not initialized: call initialize() first"
+    assert health.latency_ms is not None
+    if mode == "standalone" and not TRANSACTION_POOLER:
+        assert await backends(admin_pool, lib.module_name) == 0
+
+
+async def test_health_is_not_ok_until_initialized_though_all_is_applied(
+    make_lib: MakeLib,
+) -> None:
+    """Every migration applied (by another instance) is not enough: an instance whose
+    queries would raise NotInitializedError is not ready."""
+    await make_lib().migrate()
+    lib = make_lib()
+    before = await lib.health()
+    assert (before.ok, before.reachable, before.pending_migrations) == (False, True, ())
+    await lib.initialize()
+    assert (await lib.health()).ok
+    await lib.close()
+    after = await lib.health()
+    assert (after.ok, after.reachable, after.error) == (
+        False,
+        True,
+        "not initialized: call initialize() first",
+    )
+
+
+async def test_health_of_an_unreachable_server_before_start_up(closed_port: int) -> None:
+    """Standalone, never started, nothing listening: unreachable, where, no password."""
+    lib = Library(
+        connection_string=f"postgresql://app:{SECRET}@127.0.0.1:{closed_port}/appdb",
+        retry_attempts=1,
+    )
+    health = await lib.health(max_wait=5)
+    assert (health.ok, health.reachable, health.latency_ms) == (False, False, None)
+    assert health.error is not None
+    assert health.error.startswith(f"cannot reach PostgreSQL at host=127.0.0.1 port={closed_port}")
+    assert SECRET not in health.error
 
 
 async def test_health_of_a_stopped_server_does_not_raise(

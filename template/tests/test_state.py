@@ -12,7 +12,13 @@ import asyncpg
 import pytest
 from pgdbm import AsyncDatabaseManager, DatabaseConfig
 
-from .helpers import POOLER_OPTIONS, TRANSACTION_POOLER, create_host_pool, shipped_migrations
+from .helpers import (
+    POOLER_OPTIONS,
+    TRANSACTION_POOLER,
+    backends,
+    create_host_pool,
+    shipped_migrations,
+)
 from .library import PACKAGE, Library, errors
 from .tcp_proxy import TcpProxy
 
@@ -50,19 +56,6 @@ def _ready_lines(caplog: pytest.LogCaptureFixture, lib: Library) -> list[str]:
         for r in caplog.records
         if r.name.split(".")[0] == PACKAGE and f"ready in schema '{lib.schema}'" in r.getMessage()
     ]
-
-
-async def _backends(admin_pool: asyncpg.Pool, application_name: str) -> int:
-    """Server connections opened under ``application_name``, once closing ones are gone."""
-    count = 0
-    for _ in range(100):  # a closed connection's backend exits a moment later
-        count = await admin_pool.fetchval(
-            "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1", application_name
-        )
-        if count == 0:
-            break
-        await asyncio.sleep(0.02)
-    return int(count)
 
 
 async def test_initialize_of_a_ready_instance_does_not_touch_the_server(
@@ -131,14 +124,14 @@ async def test_failed_start_up_releases_what_it_opened(
     assert repr(lib).endswith("ready=False)")
     with pytest.raises(errors.NotInitializedError):
         _ = lib.db
+    if mode == "standalone" and not TRANSACTION_POOLER:  # a pooler's connections are its own
+        assert await backends(admin_pool, lib.module_name) == 0
+    # The probe a readiness check runs says why: reachable, migrations pending.
     health = await lib.health()
-    if mode == "standalone":
-        assert (health.reachable, health.error) == (False, "not initialized: no pool yet")
-        if not TRANSACTION_POOLER:  # behind a pooler the server connections are its own
-            assert await _backends(admin_pool, lib.module_name) == 0
-    else:
-        assert health.reachable  # the host's pool is open and usable
-        assert await shared_pool.fetchval("SELECT 1") == 1
+    assert (health.ok, health.reachable) == (False, True)
+    assert health.pending_migrations == tuple(shipped_migrations())
+    if mode == "shared":
+        assert await shared_pool.fetchval("SELECT 1") == 1  # the host's pool stays usable
 
     await make_lib().migrate()  # the release step runs; start-up now goes through
     await lib.initialize()
@@ -160,14 +153,10 @@ async def test_health_before_and_after_start_up(make_lib: MakeLib, mode: str) ->
     assert ready.error is None
     await lib.close()
     after = await lib.health()
-    if mode == "standalone":  # its pool is gone
-        assert (after.ok, after.reachable, after.error) == (
-            False,
-            False,
-            "not initialized: no pool yet",
-        )
-    else:  # the host's pool stays, and the schema is up to date
-        assert (after.ok, after.reachable) == (True, True)
+    # Closed: the schema is up to date and the server reachable (standalone probes on a
+    # connection of its own), but the instance serves nothing.
+    assert (after.ok, after.reachable, after.pending_migrations) == (False, True, ())
+    assert after.error == "not initialized: call initialize() first"
 
 
 async def test_health_reports_a_schema_it_cannot_read_without_raising(

@@ -98,6 +98,8 @@ def describe_dsn(dsn: str) -> str:
     """``host=... port=... database=... user=...`` for a connection string, without secrets."""
     try:
         parts = urlsplit(dsn)
+        if parts.scheme not in ("postgresql", "postgres"):  # e.g. libpq's "host=h password=p"
+            return "an unparsable connection string (not a postgresql:// URL)"
         query = parse_qs(parts.query)
         host = query.get("host", [parts.hostname or "localhost"])[0]
         port = query.get("port", [str(parts.port or 5432)])[0]
@@ -143,20 +145,50 @@ def connection_error(
     reason = f"{type(cause).__name__}: {cause}".strip()
     if secret:
         reason = reason.replace(secret, "***")
+    if isinstance(cause, _PREPARED_STATEMENT_ERRORS):
+        reason += f" ({_POOLER_HINT})"
     return DatabaseConnectionError(f"cannot reach PostgreSQL at {target}: {reason}", target=target)
+
+
+# What asyncpg's statement cache meets behind PgBouncer in transaction mode, where a
+# prepared statement does not outlive its transaction (pgdbm reports it as a connection
+# error when it happens while the pool opens).
+_PREPARED_STATEMENT_ERRORS = (
+    asyncpg.DuplicatePreparedStatementError,
+    asyncpg.InvalidSQLStatementNameError,
+)
+_POOLER_HINT = (
+    "behind PgBouncer in transaction mode? pass statement_cache_size=0 and "
+    "shared_pool_search_path=None (python -m: --transaction-pooler)"
+)
+
+
+# A URL's user:password@, and libpq's key/value password=..., as they may appear in text.
+_URL_PASSWORD = re.compile(r"(://[^/@\s:]*:)[^@\s]*@")
+_KEY_VALUE_PASSWORD = re.compile(r"(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s&]+)")
 
 
 def password_of(dsn: str) -> str | None:
     """The password in a connection string, to scrub it from messages."""
     try:
         parts = urlsplit(dsn)
-        return (
-            unquote(parts.password)
-            if parts.password
-            else parse_qs(parts.query).get("password", [None])[0]
-        )
+        if parts.password:
+            return unquote(parts.password)
+        found = parse_qs(parts.query).get("password", [None])[0]
     except ValueError:
-        return None
+        found = None
+    if found is None and (match := _KEY_VALUE_PASSWORD.search(dsn)):
+        found = match.group(2).strip("'")
+    return found
+
+
+def scrub_passwords(text: str, dsn: str | None = None) -> str:
+    """``text`` with any password it shows, in a URL, as ``password=`` or ``dsn``'s, masked."""
+    secret = password_of(dsn) if dsn else None
+    if secret:
+        text = text.replace(secret, "***")
+    text = _URL_PASSWORD.sub(r"\1***@", text)
+    return _KEY_VALUE_PASSWORD.sub(r"\1***", text)
 
 
 # ---------------------------------------------------------------- the start-up lock
@@ -173,7 +205,9 @@ _PGDBM_LOCK = (
     "(hashtext('pgdbm_migration_' || $1)::bigint & 4294967295)::bigint::oid"
 )
 _LOCK_HOLDER = """
-    SELECT a.pid, a.application_name, a.xact_start, a.client_addr::text AS client_addr
+    SELECT a.pid, a.application_name, a.client_addr::text AS client_addr,
+           -- a session-level lock outlives its transaction: then the session's last change
+           COALESCE(a.xact_start, a.state_change, a.backend_start) AS since
     FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
     WHERE l.locktype = 'advisory' AND l.granted
       AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
@@ -187,7 +221,7 @@ async def lock_holder(pool: asyncpg.Pool, key: str, *, pgdbm: bool = False) -> s
     row = await pool.fetchrow(query, key)
     if row is None:
         return None
-    since = row["xact_start"].isoformat(timespec="seconds") if row["xact_start"] else "?"
+    since = row["since"].isoformat(timespec="seconds") if row["since"] else "?"
     who = f"backend pid {row['pid']}, application_name {row['application_name']!r}"
     origin = f", from {row['client_addr']}" if row["client_addr"] else ""
     return f"{who}{origin}, holding it since {since}"

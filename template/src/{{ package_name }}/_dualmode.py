@@ -201,12 +201,21 @@ class Database:
     async def transaction(self) -> AsyncIterator[Database]:
         """A ``Database`` on one connection inside a transaction (a savepoint when nested)."""
         if isinstance(self._executor, asyncpg.Pool):
+            # Only a connection lost while acquiring, beginning or ending the transaction is
+            # translated: what the caller's block raises (an OSError of its own) is theirs.
+            raised_inside: BaseException | None = None
             try:
                 async with self._executor.acquire() as conn, conn.transaction():
-                    yield Database(self._manager, conn, self._target, self._qualified)
+                    try:
+                        yield Database(self._manager, conn, self._target, self._qualified)
+                    except BaseException as exc:
+                        raised_inside = exc
+                        raise
             except TimeoutError:
                 raise
             except CONNECTION_ERRORS as exc:
+                if exc is raised_inside:
+                    raise
                 raise connection_error(exc, self._target) from exc
         else:
             async with self._executor.transaction():
@@ -447,13 +456,42 @@ class DualModeLibrary:
     async def health(self, *, max_wait: float = 5.0) -> Health:
         """Reachability, round-trip time and migration state; never raises for a down server.
 
-        Each of the two probes gives up after ``max_wait`` seconds.
+        ``ok`` only for an initialized instance on a reachable server with every migration
+        applied. Standalone before ``initialize()`` (or after a failed one, or ``close()``)
+        it probes the server on a connection of its own, closed before returning. Each of
+        the probes gives up after ``max_wait`` seconds.
         """
+        if self._owns_pool and self._pool is None:
+            return await self._probe_without_pool(max_wait)
         pool = self._pool if self._owns_pool else self._host_pool(strict=False)
         if pool is None:
             return Health(
                 ok=False, reachable=False, latency_ms=None, error="not initialized: no pool yet"
             )
+        return await self._probe(pool, max_wait)
+
+    # ------------------------------------------------------------ internals
+
+    async def _probe_without_pool(self, max_wait: float) -> Health:
+        assert self._config is not None
+        config = self._config.model_copy(
+            update={"min_connections": 1, "max_connections": 1, "retry_attempts": 1}
+        )
+        try:
+            pool = await asyncio.wait_for(AsyncDatabaseManager.create_shared_pool(config), max_wait)
+        except (*CONNECT_ERRORS, asyncpg.InterfaceError) as exc:
+            error = connection_error(exc, self._target, self._secret)
+            return Health(ok=False, reachable=False, latency_ms=None, error=str(error))
+        except Exception as exc:  # a pool the options make impossible: reported, not raised
+            text = f"{type(exc).__name__}: {exc}"
+            error_text = text.replace(self._secret, "***") if self._secret else text
+            return Health(ok=False, reachable=False, latency_ms=None, error=error_text)
+        try:
+            return await self._probe(pool, max_wait)
+        finally:
+            pool.terminate()  # a probe's connection: nothing to finish gracefully
+
+    async def _probe(self, pool: asyncpg.Pool, max_wait: float) -> Health:
         started = time.perf_counter()
         try:
             await asyncio.wait_for(pool.fetchval("SELECT 1"), max_wait)
@@ -466,12 +504,14 @@ class DualModeLibrary:
         except Exception as exc:  # a probe reports; it must not crash its caller
             error_text = f"{type(exc).__name__}: {exc}"
             return Health(ok=False, reachable=True, latency_ms=latency_ms, error=error_text)
+        ready = self._ready
         return Health(
-            ok=status.up_to_date,
+            ok=status.up_to_date and ready,
             reachable=True,
             latency_ms=latency_ms,
             pending_migrations=status.pending,
             drifted_migrations=status.drifted,
+            error=None if ready else "not initialized: call initialize() first",
         )
 
     # ------------------------------------------------------------ internals
