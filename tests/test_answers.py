@@ -58,6 +58,10 @@ BAD_ANSWERS: list[tuple[str, Any, str]] = [
     ("package_name", "asyncpg", "'asyncpg' would shadow a module"),
     ("package_name", "pytest", "'pytest' would shadow a module"),
     ("package_name", "tests", "'tests' would shadow a module"),
+    ("package_name", "sitecustomize", "'sitecustomize' would shadow a module"),
+    ("package_name", "usercustomize", "'usercustomize' would shadow a module"),
+    ("package_name", "con", "'con' is a Windows device name"),
+    ("package_name", "lpt9", "'lpt9' is a Windows device name"),
     ("package_name", "yaml", "'yaml' would shadow a module"),
     ("distribution_name", "Acme Ledger", "must be a lowercase PEP 508 name"),
     ("distribution_name", "-acme", "starting and ending with a letter or digit"),
@@ -199,6 +203,14 @@ DERIVED: list[tuple[str, tuple[str, str, str, str]]] = [
     ("Public", ("public", "public", "Public", "public_data")),
     ("PG Stats", ("pg_stats", "pg-stats", "PgStats", "lib_pg_stats")),
     ("PyYAML", ("pyyaml", "pyyaml-lib", "Pyyaml", "pyyaml")),
+    (
+        "Sitecustomize",
+        ("sitecustomize_lib", "sitecustomize-lib", "SitecustomizeLib", "sitecustomize_lib"),
+    ),
+    ("CON", ("con_lib", "con-lib", "ConLib", "con_lib")),
+    # The class default avoids the names the FastAPI variant's api.py binds, too.
+    ("New Record", ("new_record", "new-record", "NewRecordLib", "new_record")),
+    ("Field", ("field", "field", "FieldLib", "field")),
     (
         "Pydantic Core",
         ("pydantic_core_lib", "pydantic-core-lib", "PydanticCoreLib", "pydantic_core_lib"),

@@ -80,6 +80,7 @@ def _breaks_a_rule(question: str, value: str) -> bool:
             or len(value) > 30
             or keyword.iskeyword(value)
             or value in RESERVED_MODULES
+            or bool(re.fullmatch(r"aux|con|nul|prn|com[1-9]|lpt[1-9]", value))  # Windows devices
         )
     if question == "distribution_name":
         return (

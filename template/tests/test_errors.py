@@ -296,3 +296,67 @@ async def test_a_password_that_shows_in_the_drivers_error_is_masked() -> None:
     reason = str(error.value).partition(": ")[2]  # past "cannot reach PostgreSQL at <where>"
     assert "127.0.0.1" not in reason
     assert "***" in reason
+
+
+@pytest.mark.parametrize(
+    ("options", "error", "message"),
+    [
+        ({"min_connections": -1}, ValueError, "(min_connections=...) must be at least 0, got -1"),
+        ({"min_connections": 5, "max_connections": 4}, ValueError, "exceeds max_connections=4"),
+        ({"retry_attempts": 0}, ValueError, "(retry_attempts=...) must be at least 1, got 0"),
+        ({"max_queries": 0}, ValueError, "(max_queries=...) must be at least 1, got 0"),
+        ({"statement_cache_size": -1}, ValueError, "(statement_cache_size=...) must be at least"),
+        ({"statement_cache_size": 1.5}, TypeError, "statement_cache_size must be an int"),
+        ({"command_timeout": 0}, ValueError, "(command_timeout=...) must be more than 0"),
+        ({"command_timeout": float("nan")}, ValueError, "(command_timeout=...) must be more"),
+        ({"retry_delay": float("inf")}, ValueError, "(retry_delay=...) must be 0 or more and"),
+        ({"statement_timeout_ms": -5}, ValueError, "(statement_timeout_ms=...) must be 0 or"),
+        ({"lock_timeout_ms": "5"}, TypeError, "(lock_timeout_ms=...) takes a number, got str"),
+        ({"retry_backoff": True}, TypeError, "(retry_backoff=...) takes a number, got bool"),
+    ],
+)
+def test_pool_numbers_are_checked_when_the_instance_is_made(
+    options: dict[str, Any], error: type[Exception], message: str
+) -> None:
+    """A wrong count or duration is a usage error at once, not a connection failure later."""
+    with pytest.raises(error) as raised:
+        Library(connection_string=URL, **options)
+    assert message in str(raised.value)
+
+
+def test_pool_numbers_at_their_least_are_accepted() -> None:
+    options: dict[str, Any] = {
+        "min_connections": 0,
+        "max_connections": 2,
+        "max_queries": 1,
+        "retry_attempts": 1,
+        "statement_cache_size": 0,
+        "max_inactive_connection_lifetime": 0,
+        "command_timeout": 0.001,
+        "retry_delay": 0,
+        "retry_backoff": 0,
+        "retry_max_delay": 0,
+        "statement_timeout_ms": 0,
+        "idle_in_transaction_session_timeout_ms": None,
+        "lock_timeout_ms": 0,
+    }
+    assert Library(connection_string=URL, **options).owns_pool
+
+
+@pytest.mark.parametrize("schema", ["", 0, False])
+def test_only_none_means_the_default_schema(schema: object) -> None:
+    """An empty or falsy schema is refused, not silently replaced by the default."""
+    with pytest.raises((ValueError, TypeError)):
+        Library(connection_string=URL, schema=schema)  # type: ignore[arg-type]
+    assert Library(connection_string=URL, schema=None).schema == Library.DEFAULT_SCHEMA
+
+
+@pytest.mark.parametrize(
+    ("max_wait", "error"),
+    [(0, ValueError), (-1, ValueError), (float("nan"), ValueError), ("5", TypeError)],
+)
+async def test_health_refuses_a_wait_that_is_not_a_positive_number(
+    max_wait: object, error: type[Exception]
+) -> None:
+    with pytest.raises(error, match=r"health\(max_wait=\.\.\.\)"):
+        await Library(connection_string=URL).health(max_wait=max_wait)  # type: ignore[arg-type]

@@ -88,6 +88,43 @@ Pass exactly one of connection_string= or db_manager=:
     {name}(db_manager=AsyncDatabaseManager(pool=pool, schema="{schema}"))"""
 
 
+# Pool options that are counts or durations, with their least allowed values: a wrong one is
+# a usage error at once, not "cannot reach PostgreSQL" later (pgdbm retries such failures).
+_LEAST_COUNT = {
+    "min_connections": 0,
+    "max_connections": 1,
+    "max_queries": 1,
+    "retry_attempts": 1,
+    "statement_cache_size": 0,
+}
+_DURATIONS = (
+    "max_inactive_connection_lifetime",  # 0 keeps idle connections forever
+    "command_timeout",
+    "retry_delay",
+    "retry_backoff",
+    "retry_max_delay",
+    "statement_timeout_ms",  # None or 0: no limit
+    "idle_in_transaction_session_timeout_ms",
+    "lock_timeout_ms",
+)
+
+
+def _check_pool_numbers(name: str, options: dict[str, Any]) -> None:
+    for key, least in _LEAST_COUNT.items():
+        if key in options and require_int(key, options[key]) < least:
+            raise ValueError(f"{name}({key}=...) must be at least {least}, got {options[key]}")
+    for key in _DURATIONS:
+        value = options.get(key)
+        if value is None:
+            continue  # pgdbm's "not set"
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise TypeError(f"{name}({key}=...) takes a number, got {type(value).__name__}")
+        positive = key == "command_timeout"  # asyncpg's rule: greater than 0
+        if not (math.isfinite(value) and (value > 0 if positive else value >= 0)):
+            rule = "more than 0" if positive else "0 or more"
+            raise ValueError(f"{name}({key}=...) must be {rule} and finite, got {value!r}")
+
+
 def require_int(name: str, value: object) -> int:
     """``value`` if it is an ``int`` (not a ``bool``), else a ``TypeError`` naming ``name``."""
     if isinstance(value, bool) or not isinstance(value, int):
@@ -268,7 +305,8 @@ class DualModeLibrary:
                 raise ValueError(
                     f"{name}(): connection_string must be a non-empty string.\n{usage}"
                 )
-            self._schema = check_schema_name(schema or self.DEFAULT_SCHEMA)
+            # Only None means the default: an empty or falsy schema is a mistake to report.
+            self._schema = check_schema_name(self.DEFAULT_SCHEMA if schema is None else schema)
             self._config = self._standalone_config(connection_string, pool_options)
             # Replaced by a manager on the pool once it is open (see _open).
             self._manager = AsyncDatabaseManager(self._config)
@@ -321,10 +359,16 @@ class DualModeLibrary:
                 f"pool options are: {', '.join(PoolOptions.__annotations__)}"
             )
         merged: dict[str, Any] = {**_POOL_DEFAULTS, **options}
+        _check_pool_numbers(name, merged)
         if merged["max_connections"] < 2:
             raise ValueError(
                 f"{name}(max_connections=...) must be at least 2: start-up holds one "
                 "connection for its lock while another applies the migrations"
+            )
+        if merged["min_connections"] > merged["max_connections"]:
+            raise ValueError(
+                f"{name}(min_connections={merged['min_connections']}) exceeds "
+                f"max_connections={merged['max_connections']}"
             )
         # Connections carry the module name, so they can be told apart in pg_stat_activity.
         merged["server_settings"] = {
@@ -461,6 +505,10 @@ class DualModeLibrary:
         it probes the server on a connection of its own, closed before returning. Each of
         the probes gives up after ``max_wait`` seconds.
         """
+        if isinstance(max_wait, bool) or not isinstance(max_wait, (int, float)):
+            raise TypeError(f"health(max_wait=...) takes seconds, got {type(max_wait).__name__}")
+        if not (math.isfinite(max_wait) and max_wait > 0):
+            raise ValueError(f"health(max_wait=...) must be positive and finite, got {max_wait!r}")
         if self._owns_pool and self._pool is None:
             return await self._probe_without_pool(max_wait)
         pool = self._pool if self._owns_pool else self._host_pool(strict=False)
