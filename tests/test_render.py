@@ -63,6 +63,7 @@ TEMPLATE_OWNED = (
     "src/{{ package_name }}/_pg_keywords.py",
     "src/{{ package_name }}/errors.py",
     "tests/helpers.py",
+    "tests/pg_server.py",
     "tests/tcp_proxy.py",
     "tests/test_database.py",
     "tests/test_errors.py",

@@ -1,3 +1,4 @@
+# Owned by the copier-pgdbm template: `copier update` replaces this file, so do not edit it.
 """A PostgreSQL server for the test session, loaded as a pytest plugin by conftest.py.
 
 With ``TEST_DATABASE_URL`` set (a role allowed to CREATE DATABASE), the suite uses that
