@@ -112,7 +112,7 @@ def test_usage_errors_and_unforeseen_failures_exit_2_without_the_password(
     url = f"postgresql://app:{SECRET}@127.0.0.1:99999/appdb"  # a port out of range
     code, out, err = cli(capsys, "--dsn", url, "status")
     assert code == 2
-    assert err.startswith("error: ")
+    assert err.startswith("error: OverflowError: ")
     assert SECRET not in out + err
     with pytest.raises(SystemExit) as exit_:
         _cli.main(Library, ["status", "--bogus", url])
@@ -504,6 +504,77 @@ async def test_health_of_an_unreachable_server_before_start_up(closed_port: int)
     assert health.error is not None
     assert health.error.startswith(f"cannot reach PostgreSQL at host=127.0.0.1 port={closed_port}")
     assert SECRET not in health.error
+
+
+async def test_health_probes_without_a_pool_on_one_connection_and_one_try(
+    monkeypatch: pytest.MonkeyPatch, database_url: str, schema: str
+) -> None:
+    """The probe's pool is closed before health() returns, so its size and retries cannot
+    be seen from outside: a spy on the pool it asks pgdbm for says what it asked."""
+    asked: list[DatabaseConfig] = []
+    create = AsyncDatabaseManager.create_shared_pool
+
+    async def spy(config: DatabaseConfig) -> asyncpg.Pool:
+        asked.append(config)
+        return await create(config)
+
+    monkeypatch.setattr(AsyncDatabaseManager, "create_shared_pool", spy)
+    lib = Library(
+        connection_string=database_url,
+        schema=schema,
+        min_connections=3,
+        max_connections=5,
+        retry_attempts=4,
+        **POOLER_OPTIONS,
+    )
+    assert (await lib.health()).reachable
+    assert [(c.min_connections, c.max_connections, c.retry_attempts) for c in asked] == [(1, 1, 1)]
+
+
+async def test_health_of_a_server_that_never_answers_gives_up_after_max_wait(
+    mode: str, proxy: TcpProxy, schema: str
+) -> None:
+    """A server that accepts connections but answers nothing (hung, or a network that drops
+    packets): health() reports it unreachable after max_wait instead of hanging, whether
+    the instance has its pool or (standalone, not started) must connect to probe."""
+    pool = None
+    if mode == "standalone":
+        lib = Library(connection_string=proxy.url(), schema=schema, **POOLER_OPTIONS)
+    else:
+        pool = await create_host_pool(proxy.url(), max_connections=2)
+        lib = Library(db_manager=AsyncDatabaseManager(pool=pool, schema=schema))
+    not_started = Library(connection_string=proxy.url(), schema=schema, **POOLER_OPTIONS)
+    try:
+        await lib.initialize()
+        proxy.silent = True
+        probes = [await lib.health(max_wait=0.3), await not_started.health(max_wait=0.3)]
+    finally:
+        await proxy.stop()
+        await lib.close()
+        if pool is not None:
+            pool.terminate()
+    for health in probes:
+        assert (health.ok, health.reachable, health.latency_ms) == (False, False, None)
+        assert health.error is not None
+        assert f"port={proxy.port}" in health.error
+        assert "TimeoutError" in health.error
+
+
+async def test_health_gives_up_on_a_migrations_table_locked_past_max_wait(
+    make_lib: MakeLib, admin_pool: asyncpg.Pool
+) -> None:
+    """A migration holding its table locked: health() answers within max_wait, reachable,
+    saying it could not read the migration state."""
+    lib = make_lib()
+    await lib.initialize()
+    async with admin_pool.acquire() as conn, conn.transaction():
+        await conn.execute(f'LOCK TABLE "{lib.schema}".schema_migrations IN ACCESS EXCLUSIVE MODE')
+        health = await lib.health(max_wait=0.3)
+    assert (health.ok, health.reachable) == (False, True)
+    assert health.latency_ms is not None
+    assert health.error is not None
+    assert health.error.startswith("TimeoutError")
+    assert (await lib.health()).ok  # the lock is gone
 
 
 async def test_health_of_a_stopped_server_does_not_raise(

@@ -174,19 +174,17 @@ def password_of(dsn: str) -> str | None:
         parts = urlsplit(dsn)
         if parts.password:
             return unquote(parts.password)
-        found = parse_qs(parts.query).get("password", [None])[0]
+        in_query = parse_qs(parts.query).get("password")
+        if in_query:
+            return in_query[0]
     except ValueError:
-        found = None
-    if found is None and (match := _KEY_VALUE_PASSWORD.search(dsn)):
-        found = match.group(2).strip("'")
-    return found
+        pass  # not a URL: libpq's key/value form, below
+    match = _KEY_VALUE_PASSWORD.search(dsn)
+    return match.group(2).strip("'") if match else None
 
 
-def scrub_passwords(text: str, dsn: str | None = None) -> str:
-    """``text`` with any password it shows, in a URL, as ``password=`` or ``dsn``'s, masked."""
-    secret = password_of(dsn) if dsn else None
-    if secret:
-        text = text.replace(secret, "***")
+def scrub_passwords(text: str) -> str:
+    """``text`` with any password it shows in a URL or as ``password=...`` masked."""
     text = _URL_PASSWORD.sub(r"\1***@", text)
     return _KEY_VALUE_PASSWORD.sub(r"\1***", text)
 
@@ -221,7 +219,7 @@ async def lock_holder(pool: asyncpg.Pool, key: str, *, pgdbm: bool = False) -> s
     row = await pool.fetchrow(query, key)
     if row is None:
         return None
-    since = row["since"].isoformat(timespec="seconds") if row["since"] else "?"
+    since = row["since"].isoformat(timespec="seconds")  # backend_start is never NULL
     who = f"backend pid {row['pid']}, application_name {row['application_name']!r}"
     origin = f", from {row['client_addr']}" if row["client_addr"] else ""
     return f"{who}{origin}, holding it since {since}"

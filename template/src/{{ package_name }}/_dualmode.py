@@ -8,7 +8,7 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
 from types import TracebackType
@@ -36,7 +36,12 @@ from ._bootstrap import (
     read_status,
     wait_for_pgdbm_lock,
 )
-from .errors import InitLockTimeoutError, NotInitializedError, PendingMigrationsError
+from .errors import (
+    DatabaseConnectionError,
+    InitLockTimeoutError,
+    NotInitializedError,
+    PendingMigrationsError,
+)
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -44,6 +49,7 @@ if TYPE_CHECKING:
 _PACKAGE = __name__.rpartition(".")[0]
 log = logging.getLogger(_PACKAGE)
 _Lib = TypeVar("_Lib", bound="DualModeLibrary")
+_T = TypeVar("_T")
 
 
 class PoolOptions(TypedDict, total=False):
@@ -123,6 +129,31 @@ def _check_pool_numbers(name: str, options: dict[str, Any]) -> None:
         if not (math.isfinite(value) and (value > 0 if positive else value >= 0)):
             rule = "more than 0" if positive else "0 or more"
             raise ValueError(f"{name}({key}=...) must be {rule} and finite, got {value!r}")
+
+
+async def _bounded(work: Awaitable[_T], max_wait: float) -> _T:
+    """``await work``, or ``TimeoutError`` after ``max_wait`` seconds.
+
+    Unlike ``asyncio.wait_for``, it does not wait for the cancelled work to wind down: on
+    a server that stopped answering, cancelling a query waits on that server too.
+    """
+    task = asyncio.ensure_future(work)
+    try:
+        done, _ = await asyncio.wait({task}, timeout=max_wait)
+    except BaseException:  # the caller was cancelled: so is the work
+        task.cancel()
+        raise
+    if not done:
+        task.cancel()
+        task.add_done_callback(_outcome_retrieved)
+        raise TimeoutError(f"no answer within {max_wait:g} s")
+    return task.result()
+
+
+def _outcome_retrieved(task: asyncio.Future[Any]) -> None:
+    # Whatever the abandoned work ends with is retrieved, so asyncio does not log it.
+    if not task.cancelled():
+        task.exception()
 
 
 def require_int(name: str, value: object) -> int:
@@ -511,7 +542,8 @@ class DualModeLibrary:
             raise ValueError(f"health(max_wait=...) must be positive and finite, got {max_wait!r}")
         if self._owns_pool and self._pool is None:
             return await self._probe_without_pool(max_wait)
-        pool = self._pool if self._owns_pool else self._host_pool(strict=False)
+        # Standalone, the manager is bound to the instance's own pool once it is open.
+        pool = self._host_pool(strict=False)
         if pool is None:
             return Health(
                 ok=False, reachable=False, latency_ms=None, error="not initialized: no pool yet"
@@ -520,20 +552,20 @@ class DualModeLibrary:
 
     # ------------------------------------------------------------ internals
 
+    def _connection_error(self, exc: BaseException) -> DatabaseConnectionError:
+        return connection_error(exc, self._target, self._secret)
+
     async def _probe_without_pool(self, max_wait: float) -> Health:
         assert self._config is not None
+        # One connection, one try: a probe reports at once and logs no retry warnings.
         config = self._config.model_copy(
             update={"min_connections": 1, "max_connections": 1, "retry_attempts": 1}
         )
         try:
-            pool = await asyncio.wait_for(AsyncDatabaseManager.create_shared_pool(config), max_wait)
+            pool = await _bounded(AsyncDatabaseManager.create_shared_pool(config), max_wait)
         except (*CONNECT_ERRORS, asyncpg.InterfaceError) as exc:
-            error = connection_error(exc, self._target, self._secret)
+            error = self._connection_error(exc)
             return Health(ok=False, reachable=False, latency_ms=None, error=str(error))
-        except Exception as exc:  # a pool the options make impossible: reported, not raised
-            text = f"{type(exc).__name__}: {exc}"
-            error_text = text.replace(self._secret, "***") if self._secret else text
-            return Health(ok=False, reachable=False, latency_ms=None, error=error_text)
         try:
             return await self._probe(pool, max_wait)
         finally:
@@ -542,13 +574,13 @@ class DualModeLibrary:
     async def _probe(self, pool: asyncpg.Pool, max_wait: float) -> Health:
         started = time.perf_counter()
         try:
-            await asyncio.wait_for(pool.fetchval("SELECT 1"), max_wait)
+            await _bounded(pool.fetchval("SELECT 1"), max_wait)
         except (*CONNECT_ERRORS, asyncpg.InterfaceError) as exc:
-            error = connection_error(exc, self._target, self._secret)
+            error = self._connection_error(exc)
             return Health(ok=False, reachable=False, latency_ms=None, error=str(error))
         latency_ms = round((time.perf_counter() - started) * 1000, 3)
         try:
-            status = await asyncio.wait_for(self._status(pool), max_wait)
+            status = await _bounded(self._status(pool), max_wait)
         except Exception as exc:  # a probe reports; it must not crash its caller
             error_text = f"{type(exc).__name__}: {exc}"
             return Health(ok=False, reachable=True, latency_ms=latency_ms, error=error_text)
@@ -561,8 +593,6 @@ class DualModeLibrary:
             drifted_migrations=status.drifted,
             error=None if ready else "not initialized: call initialize() first",
         )
-
-    # ------------------------------------------------------------ internals
 
     def _host_pool(self, *, strict: bool = True) -> asyncpg.Pool | None:
         # pgdbm 0.5 has no public accessor for a manager's pool; its acquire() wrapper
@@ -582,7 +612,7 @@ class DualModeLibrary:
                 try:
                     self._pool = await AsyncDatabaseManager.create_shared_pool(self._config)
                 except CONNECT_ERRORS as exc:
-                    raise connection_error(exc, self._target, self._secret) from driver_error(exc)
+                    raise self._connection_error(exc) from driver_error(exc)
                 self._manager = AsyncDatabaseManager(pool=self._pool, schema=self._schema)
             return self._pool
         pool = self._host_pool()
@@ -620,7 +650,7 @@ class DualModeLibrary:
         try:
             return await read_status(pool, self._schema, self.module_name, shipped)
         except CONNECT_ERRORS as exc:
-            raise connection_error(exc, self._target, self._secret) from driver_error(exc)
+            raise self._connection_error(exc) from driver_error(exc)
 
     async def _verify(self, pool: asyncpg.Pool) -> None:
         status = await self._status(pool)
@@ -660,7 +690,7 @@ class DualModeLibrary:
         except InitLockTimeoutError:
             raise  # a TimeoutError, but no connection problem
         except CONNECT_ERRORS as exc:
-            raise connection_error(exc, self._target, self._secret) from driver_error(exc)
+            raise self._connection_error(exc) from driver_error(exc)
         except pgdbm.errors.MigrationError as exc:
             raise migration_failure(exc, status, self._sql_by_file) from exc.__cause__
         applied = tuple(entry["filename"] for entry in result.get("applied", []))
