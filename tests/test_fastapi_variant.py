@@ -265,11 +265,17 @@ def test_fastapi_variant_suite_passes_in_both_modes(install: Install, tmp_path: 
         for expected in (
             "test_openapi_schema_holds_for_generated_requests",
             "test_uvicorn_serves_on_an_ephemeral_port_and_stops_cleanly",
-            "test_mounted_create_app_answers_500_naming_the_fix",
             "test_router_in_a_host_app_whose_lifespan_owns_the_library",
             "test_create_app_lifespan_initializes_and_closes_only_what_it_owns",
         ):
             assert any(f"{expected}[{mode}]" in n for n in api_tests), (expected, mode)
+    # A mounted create_app: standalone it refuses (500 naming the fix), embedded it starts.
+    for expected in (
+        "test_mounted_standalone_create_app_answers_500_naming_the_fix",
+        "test_mounted_create_app_on_a_host_pool_starts_on_its_first_request",
+        "test_mounted_create_app_on_a_host_pool_reports_a_failed_start_as_json",
+    ):
+        assert any(n.endswith(f"::{expected}") for n in report.passed), expected
     version = python_version(project.python)
     print(f"\nfastapi variant (Python {version}): {len(report.passed)} passed in {took:.1f} s")
 

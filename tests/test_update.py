@@ -274,7 +274,8 @@ def test_renamed_file_is_moved_with_the_author_edits(updated: dict[str, object])
     assert not (project / "tests/postgres.py").exists()
     plugin = (project / "tests/pg_server.py").read_text()
     assert 'TEAM = "ledger"' in plugin
-    assert plugin.startswith(OLD_PLUGIN_WORDING[1])
+    # Below the line that says the template owns the file, the template's rewording.
+    assert plugin.split("\n", 1)[1].startswith(OLD_PLUGIN_WORDING[1])
     assert "def postgres_server_url" in plugin
     assert '"tests.pg_server"' in (project / "tests/conftest.py").read_text()
     assert "moved tests/postgres.py -> tests/pg_server.py" in str(updated["output"])

@@ -146,6 +146,9 @@ def test_the_password_to_scrub_is_found(dsn: str, password: str | None) -> None:
         (f"dsn host=h password={SECRET} user=u", "dsn host=h password=*** user=u"),
         (f"?user=u&password={SECRET}&port=5", "?user=u&password=***&port=5"),
         ("postgresql://app@h/d and user:pass without a scheme", None),
+        (f"postgresql://u:p@{SECRET}@h/d", "postgresql://u:***@h/d"),  # an unencoded @
+        (f"postgresql://u@h/d?sslpassword={SECRET}", "postgresql://u@h/d?sslpassword=***"),
+        ("see http://h:8080/a@b and user=u", None),  # a port, not a password
     ],
 )
 def test_passwords_in_any_text_are_masked(text: str, scrubbed: str | None) -> None:

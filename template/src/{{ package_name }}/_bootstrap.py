@@ -51,6 +51,12 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.InternalClientError,
     pgdbm.errors.ConnectionError,
 )
+# Errors of a query on a connection that is fine, though they match the above: its own
+# timeout (an OSError), and asyncpg's InternalClientError for a stale type cache.
+LIVE_CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
+    TimeoutError,
+    asyncpg.OutdatedSchemaCacheError,
+)
 # Only while connecting: a TimeoutError from a running query is the query's own business.
 # (asyncio's TimeoutError is the built-in one from Python 3.11 on, a class of its own before.)
 CONNECT_ERRORS: tuple[type[BaseException], ...] = (
@@ -164,8 +170,10 @@ _POOLER_HINT = (
 
 
 # A URL's user:password@, and libpq's key/value password=..., as they may appear in text.
-_URL_PASSWORD = re.compile(r"(://[^/@\s:]*:)[^@\s]*@")
-_KEY_VALUE_PASSWORD = re.compile(r"(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s&]+)")
+# The password runs to the authority's last @ (an unencoded @ may be part of it); "ssl" is
+# asyncpg's sslpassword, the client key's.
+_URL_PASSWORD = re.compile(r"(://[^/@\s:]*:)[^\s/?#]*@")
+_KEY_VALUE_PASSWORD = re.compile(r"(\b(?:ssl)?password\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s&]+)")
 
 
 def password_of(dsn: str) -> str | None:
@@ -219,7 +227,8 @@ async def lock_holder(pool: asyncpg.Pool, key: str, *, pgdbm: bool = False) -> s
     row = await pool.fetchrow(query, key)
     if row is None:
         return None
-    since = row["since"].isoformat(timespec="seconds")  # backend_start is never NULL
+    # NULL when the viewing role may not see the holder's activity (pg_read_all_stats).
+    since = row["since"].isoformat(timespec="seconds") if row["since"] else "?"
     who = f"backend pid {row['pid']}, application_name {row['application_name']!r}"
     origin = f", from {row['client_addr']}" if row["client_addr"] else ""
     return f"{who}{origin}, holding it since {since}"

@@ -21,6 +21,7 @@ from pgdbm import AsyncDatabaseManager, AsyncMigrationManager, DatabaseConfig
 from ._bootstrap import (
     CONNECT_ERRORS,
     CONNECTION_ERRORS,
+    LIVE_CONNECTION_ERRORS,
     MigrationFile,
     MigrationStatus,
     check_schema_name,
@@ -49,7 +50,6 @@ if TYPE_CHECKING:
 _PACKAGE = __name__.rpartition(".")[0]
 log = logging.getLogger(_PACKAGE)
 _Lib = TypeVar("_Lib", bound="DualModeLibrary")
-_T = TypeVar("_T")
 
 
 class PoolOptions(TypedDict, total=False):
@@ -131,7 +131,7 @@ def _check_pool_numbers(name: str, options: dict[str, Any]) -> None:
             raise ValueError(f"{name}({key}=...) must be {rule} and finite, got {value!r}")
 
 
-async def _bounded(work: Awaitable[_T], max_wait: float) -> _T:
+async def _bounded(work: Awaitable[Any], max_wait: float) -> Any:
     """``await work``, or ``TimeoutError`` after ``max_wait`` seconds.
 
     Unlike ``asyncio.wait_for``, it does not wait for the cancelled work to wind down: on
@@ -141,19 +141,26 @@ async def _bounded(work: Awaitable[_T], max_wait: float) -> _T:
     try:
         done, _ = await asyncio.wait({task}, timeout=max_wait)
     except BaseException:  # the caller was cancelled: so is the work
-        task.cancel()
+        _abandon(task)
         raise
     if not done:
-        task.cancel()
-        task.add_done_callback(_outcome_retrieved)
+        _abandon(task)
         raise TimeoutError(f"no answer within {max_wait:g} s")
     return task.result()
 
 
-def _outcome_retrieved(task: asyncio.Future[Any]) -> None:
-    # Whatever the abandoned work ends with is retrieved, so asyncio does not log it.
-    if not task.cancelled():
-        task.exception()
+def _abandon(task: asyncio.Future[Any]) -> None:
+    task.cancel()
+    task.add_done_callback(_wind_down)
+
+
+def _wind_down(task: asyncio.Future[Any]) -> None:
+    # Retrieve how the abandoned work ended, so asyncio logs nothing, and close a pool that
+    # was made all the same (the cancel came too late).
+    if not task.cancelled() and task.exception() is None:
+        result = task.result()
+        if isinstance(result, asyncpg.Pool):
+            result.terminate()
 
 
 def require_int(name: str, value: object) -> int:
@@ -222,8 +229,8 @@ class Database:
         """The first row (an ``asyncpg.Record``), or None."""
         try:
             return await self._executor.fetchrow(self._sql(query), *args)
-        except TimeoutError:
-            raise  # an OSError, but the query's own timeout, not a lost connection
+        except LIVE_CONNECTION_ERRORS:
+            raise  # they look like connection trouble, but the connection is fine
         except CONNECTION_ERRORS as exc:
             raise connection_error(exc, self._target) from exc
 
@@ -231,8 +238,8 @@ class Database:
         """Every row, as ``asyncpg.Record`` objects."""
         try:
             rows: list[Any] = await self._executor.fetch(self._sql(query), *args)
-        except TimeoutError:
-            raise  # an OSError, but the query's own timeout, not a lost connection
+        except LIVE_CONNECTION_ERRORS:
+            raise  # they look like connection trouble, but the connection is fine
         except CONNECTION_ERRORS as exc:
             raise connection_error(exc, self._target) from exc
         return rows
@@ -241,8 +248,8 @@ class Database:
         """The first column of the first row, or None."""
         try:
             return await self._executor.fetchval(self._sql(query), *args)
-        except TimeoutError:
-            raise  # an OSError, but the query's own timeout, not a lost connection
+        except LIVE_CONNECTION_ERRORS:
+            raise  # they look like connection trouble, but the connection is fine
         except CONNECTION_ERRORS as exc:
             raise connection_error(exc, self._target) from exc
 
@@ -250,8 +257,8 @@ class Database:
         """Run a statement; the server's status tag (``"DELETE 1"``)."""
         try:
             status: str = await self._executor.execute(self._sql(query), *args)
-        except TimeoutError:
-            raise  # an OSError, but the query's own timeout, not a lost connection
+        except LIVE_CONNECTION_ERRORS:
+            raise  # they look like connection trouble, but the connection is fine
         except CONNECTION_ERRORS as exc:
             raise connection_error(exc, self._target) from exc
         return status
@@ -260,8 +267,8 @@ class Database:
         """Run a statement once per argument tuple."""
         try:
             await self._executor.executemany(self._sql(query), args)
-        except TimeoutError:
-            raise  # an OSError, but the query's own timeout, not a lost connection
+        except LIVE_CONNECTION_ERRORS:
+            raise  # they look like connection trouble, but the connection is fine
         except CONNECTION_ERRORS as exc:
             raise connection_error(exc, self._target) from exc
 
@@ -279,7 +286,7 @@ class Database:
                     except BaseException as exc:
                         raised_inside = exc
                         raise
-            except TimeoutError:
+            except LIVE_CONNECTION_ERRORS:
                 raise
             except CONNECTION_ERRORS as exc:
                 if exc is raised_inside:
@@ -562,8 +569,10 @@ class DualModeLibrary:
             update={"min_connections": 1, "max_connections": 1, "retry_attempts": 1}
         )
         try:
-            pool = await _bounded(AsyncDatabaseManager.create_shared_pool(config), max_wait)
-        except (*CONNECT_ERRORS, asyncpg.InterfaceError) as exc:
+            pool: asyncpg.Pool = await _bounded(
+                AsyncDatabaseManager.create_shared_pool(config), max_wait
+            )
+        except Exception as exc:  # a probe reports whatever keeps it from connecting
             error = self._connection_error(exc)
             return Health(ok=False, reachable=False, latency_ms=None, error=str(error))
         try:
@@ -580,7 +589,7 @@ class DualModeLibrary:
             return Health(ok=False, reachable=False, latency_ms=None, error=str(error))
         latency_ms = round((time.perf_counter() - started) * 1000, 3)
         try:
-            status = await _bounded(self._status(pool), max_wait)
+            status: MigrationStatus = await _bounded(self._status(pool), max_wait)
         except Exception as exc:  # a probe reports; it must not crash its caller
             error_text = f"{type(exc).__name__}: {exc}"
             return Health(ok=False, reachable=True, latency_ms=latency_ms, error=error_text)
