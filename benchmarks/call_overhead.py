@@ -9,11 +9,15 @@ two ways on the *same* pool:
 - ``asyncpg``: the same two statements, already qualified, through ``pool.fetchrow``
   with the JSON text passed in and the ``asyncpg.Record`` returned as is.
 
-Batches of each alternate, in a different order every round, and the figure is the
-median per operation; these machines are shared and noisy, so read the ratio printed at
-the end (library / asyncpg, 1.00 = no overhead), not absolute numbers across runs.
+Each round runs one batch of each way back to back, in a different order every round.
+The ratio printed at the end (library / asyncpg, 1.00 = no overhead) is the median over the
+rounds of each round's own ratio: the two batches of a round see the same machine, so a
+burst of load from a neighbour, which on these shared machines moves both, cancels out of
+it, where a ratio of the two overall medians keeps whatever the load did between batches.
+The quartiles of those per-round ratios show how noisy the run was. The medians per
+operation are printed too; compare them only within one run.
 
-    python benchmarks/call_overhead.py [--rounds 80] [--batch 50]
+    python benchmarks/call_overhead.py [--rounds 120] [--batch 50]
 
 Uses TEST_DATABASE_URL when set (with TEST_DATABASE_POOL_MODE=transaction for PgBouncer),
 else starts an embedded PostgreSQL.
@@ -49,10 +53,8 @@ GET = 'SELECT id, kind, data, created_at FROM "{schema}".records WHERE id = $1'
 DATA = {"total": 12.5, "items": ["a", "b"], "paid": False}
 
 
-async def measure(
-    library: Any, pool: Any, schema: str, rounds: int, batch: int
-) -> dict[str, float]:
-    """Median seconds per create+get for each way, over interleaved rounds."""
+async def measure(library: Any, pool: Any, schema: str, rounds: int, batch: int) -> dict[str, Any]:
+    """Median seconds per create+get for each way, and each round's library/asyncpg ratio."""
     insert, get = INSERT.format(schema=schema), GET.format(schema=schema)
 
     async def through_library() -> None:
@@ -79,10 +81,14 @@ async def measure(
             for _ in range(batch):
                 await op()
             samples[name].append((time.perf_counter() - started) / batch)
-    return {name: statistics.median(values) for name, values in samples.items()}
+    medians: dict[str, Any] = {name: statistics.median(values) for name, values in samples.items()}
+    medians["ratios"] = [
+        mine / raw for mine, raw in zip(samples["library"], samples["asyncpg"], strict=True)
+    ]
+    return medians
 
 
-async def run(url: str, project: Path, rounds: int, batch: int) -> dict[str, dict[str, float]]:
+async def run(url: str, project: Path, rounds: int, batch: int) -> dict[str, dict[str, Any]]:
     sys.path.insert(0, str(project / "src"))
     package = importlib.import_module("my_library")
     from pgdbm import AsyncDatabaseManager, DatabaseConfig
@@ -115,13 +121,16 @@ async def run(url: str, project: Path, rounds: int, batch: int) -> dict[str, dic
     return results
 
 
-def report(results: dict[str, dict[str, float]], rounds: int, batch: int) -> None:
+def report(results: dict[str, dict[str, Any]], rounds: int, batch: int) -> None:
     print(f"\ncreate_record + get_record, median of {rounds} interleaved rounds of {batch}")
     for mode, medians in results.items():
-        for name, seconds in medians.items():
-            print(f"  {mode:<10} {name:<8} {seconds * 1e6:9.1f} us")
+        for name in ("library", "asyncpg"):
+            print(f"  {mode:<10} {name:<8} {medians[name] * 1e6:9.1f} us")
     for mode, medians in results.items():
-        ratio = medians["library"] / medians["asyncpg"]
+        low, _, high = statistics.quantiles(medians["ratios"], n=4)
+        print(f"  per-round ratios, {mode:<10} quartiles {low:6.3f} - {high:6.3f}")
+    for mode, medians in results.items():
+        ratio = statistics.median(medians["ratios"])
         print(f"  ratio library / asyncpg, {mode:<10} {ratio:6.3f} x")
 
 
@@ -137,7 +146,7 @@ def load_pg_server(project: Path) -> Any:
 
 async def in_scratch_database(
     server_url: str, project: Path, rounds: int, batch: int
-) -> dict[str, dict[str, float]]:
+) -> dict[str, dict[str, Any]]:
     """Run in a database of its own on the server, dropped afterwards."""
     pg_server = load_pg_server(project)
     name = f"bench_{os.getpid()}"
@@ -151,7 +160,7 @@ async def in_scratch_database(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     # Many short rounds: a burst of load from a neighbour then spoils few samples.
-    parser.add_argument("--rounds", type=int, default=80)
+    parser.add_argument("--rounds", type=int, default=120)
     parser.add_argument("--batch", type=int, default=50)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
