@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import traceback
 from importlib.resources import files
+from multiprocessing.queues import Queue
+from multiprocessing.synchronize import Barrier
 from typing import TypedDict
 
 import asyncpg
@@ -70,3 +73,40 @@ async def backends(admin_pool: asyncpg.Pool, application_name: str) -> int:
             break
         await asyncio.sleep(0.02)
     return int(count)
+
+
+def cold_start_in_a_process(
+    url: str, schema: str, mode: str, init_timeout: float, start: Barrier, report: Queue[str]
+) -> None:
+    """One OS process of the multi-process cold start (test_startup.py): make an instance,
+    wait for all the others, initialize; report "up_to_date", "pending" or the traceback."""
+    try:
+        outcome = asyncio.run(_cold_start(url, schema, mode, init_timeout, start))
+    except BaseException:  # shown by the test, which only sees what is reported
+        outcome = traceback.format_exc()
+    report.put(outcome)
+
+
+async def _cold_start(url: str, schema: str, mode: str, init_timeout: float, start: Barrier) -> str:
+    pool = None
+    if mode == "standalone":
+        lib = Library(
+            connection_string=url,
+            schema=schema,
+            max_connections=2,
+            init_timeout=init_timeout,
+            **POOLER_OPTIONS,
+        )
+    else:
+        pool = await create_host_pool(url, max_connections=2)
+        lib = Library(
+            db_manager=AsyncDatabaseManager(pool=pool, schema=schema), init_timeout=init_timeout
+        )
+    try:
+        start.wait(60)  # every process calls initialize() at the same moment
+        await lib.initialize()
+        return "up_to_date" if (await lib.migration_status()).up_to_date else "pending"
+    finally:
+        await lib.close()
+        if pool is not None:
+            await pool.close()

@@ -576,7 +576,7 @@ async def test_health_of_a_server_that_never_answers_gives_up_after_max_wait(
     try:
         await lib.initialize()
         proxy.silent = True
-        probes = [await lib.health(max_wait=0.3), await not_started.health(max_wait=0.3)]
+        probes = await asyncio.gather(lib.health(max_wait=0.3), not_started.health(max_wait=0.3))
     finally:
         await proxy.stop()
         await lib.close()
@@ -601,7 +601,7 @@ async def test_health_gives_up_on_a_migrations_table_locked_past_max_wait(
     await lib.initialize()
     async with admin_pool.acquire() as conn, conn.transaction():
         await conn.execute(f'LOCK TABLE "{lib.schema}".schema_migrations IN ACCESS EXCLUSIVE MODE')
-        health = await lib.health(max_wait=1)
+        health = await lib.health(max_wait=0.5)
     assert (health.ok, health.reachable) == (False, True)
     assert health.latency_ms is not None
     assert health.error is not None

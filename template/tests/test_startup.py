@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
+import multiprocessing.context
+import multiprocessing.queues
 import re
 import secrets
-import subprocess
 import sys
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -19,6 +21,7 @@ from pgdbm import AsyncDatabaseManager, AsyncMigrationManager
 from .helpers import (
     POOLER_OPTIONS,
     applied_migrations,
+    cold_start_in_a_process,
     create_host_pool,
     schema_exists,
     shipped_migrations,
@@ -30,7 +33,6 @@ COLD_START_PROCESSES = 8
 # Cold starts take well under a second; a start-up that waits this long is stuck, and the
 # library's own InitLockTimeoutError then says who holds the lock.
 COLD_START_INIT_TIMEOUT = 5
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 MakeLib = Callable[..., Library]
 
@@ -90,80 +92,51 @@ async def test_concurrent_cold_start_on_a_fresh_database(
             await pool.close()
 
 
-CHILD = """
-import asyncio, sys
-from pgdbm import AsyncDatabaseManager
-from tests.helpers import POOLER_OPTIONS, create_host_pool
-from tests.library import Library
-
-async def main(url, schema, mode, init_timeout):
-    pool = None
-    if mode == "standalone":
-        lib = Library(
-            connection_string=url,
-            schema=schema,
-            max_connections=2,
-            init_timeout=float(init_timeout),
-            **POOLER_OPTIONS,
-        )
-    else:
-        pool = await create_host_pool(url, max_connections=2)
-        lib = Library(
-            db_manager=AsyncDatabaseManager(pool=pool, schema=schema),
-            init_timeout=float(init_timeout),
-        )
-    print("ready", flush=True)
-    sys.stdin.readline()  # every process starts initialize() at the same moment
-    await lib.initialize()
-    print("up_to_date" if (await lib.migration_status()).up_to_date else "pending", flush=True)
-    await lib.close()
-    if pool is not None:
-        await pool.close()
-
-asyncio.run(main(*sys.argv[1:]))
-"""
-
-
-# Eight interpreters importing pgdbm, asyncpg and pydantic at once: the slowest test, by far.
+# Eight processes, each with its own event loop, pool and connections. They are forked from
+# multiprocessing's forkserver, which imports the library once: eight fresh interpreters
+# importing pgdbm, asyncpg and pydantic took about 1.5 s more (spawn, the fallback where
+# there is no fork, still does that).
 @pytest.mark.timeout(60)
 async def test_cold_start_from_separate_processes(
     database_factory: Callable[[], Awaitable[str]],
 ) -> None:
     """Eight OS processes, half standalone and half embedded, start on one fresh database."""
     url = await database_factory()
-    procs = [
-        await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-c",
-            CHILD,
-            url,
-            "multi_process",
-            "standalone" if i % 2 else "shared",
-            str(COLD_START_INIT_TIMEOUT),
-            cwd=PROJECT_ROOT,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+    context: multiprocessing.context.ForkServerContext | multiprocessing.context.SpawnContext
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload([cold_start_in_a_process.__module__])
+    else:
+        context = multiprocessing.get_context("spawn")
+    start = context.Barrier(COLD_START_PROCESSES)
+    report: multiprocessing.queues.Queue[str] = context.Queue()
+    processes = [
+        context.Process(
+            target=cold_start_in_a_process,
+            args=(
+                url,
+                "multi_process",
+                "standalone" if i % 2 else "shared",
+                COLD_START_INIT_TIMEOUT,
+                start,
+                report,
+            ),
         )
         for i in range(COLD_START_PROCESSES)
     ]
     try:
-        for proc in procs:
-            assert proc.stdout is not None
-            line = await asyncio.wait_for(proc.stdout.readline(), 60)
-            assert line == b"ready\n", (line, await proc.stderr.read() if proc.stderr else b"")
-        for proc in procs:
-            assert proc.stdin is not None
-            proc.stdin.write(b"go\n")
-            await proc.stdin.drain()
-        results = [await asyncio.wait_for(proc.communicate(), 60) for proc in procs]
+        for process in processes:
+            process.start()
+        outcomes = [await asyncio.to_thread(report.get, True, 60) for _ in processes]
+        for process in processes:
+            await asyncio.to_thread(process.join, 60)
     finally:
-        for proc in procs:
-            if proc.returncode is None:
-                proc.kill()
-    for proc, (out, err) in zip(procs, results, strict=True):
-        assert proc.returncode == 0, err.decode()
-        assert out == b"up_to_date\n", err.decode()
+        for process in processes:
+            if process.is_alive():
+                process.kill()
+        report.close()
+    assert outcomes == ["up_to_date"] * COLD_START_PROCESSES, "\n".join(outcomes)
+    assert [process.exitcode for process in processes] == [0] * COLD_START_PROCESSES
     conn = await _connect(url)
     try:
         files = await conn.fetch("SELECT filename FROM multi_process.schema_migrations ORDER BY id")
@@ -203,12 +176,12 @@ async def test_a_lock_wait_names_the_holder_and_honours_init_timeout(
     """While another process holds the lock, start-up waits init_timeout, then names it."""
     holder = await held_lock()
     holder_pid = await holder.fetchval("SELECT pg_backend_pid()")
-    lib = make_lib(init_timeout=0.5)
+    lib = make_lib(init_timeout=0.3)
     started = asyncio.get_running_loop().time()
     with pytest.raises(errors.InitLockTimeoutError) as error:
         await lib.initialize()
     waited = asyncio.get_running_loop().time() - started
-    assert 0.4 <= waited < 5
+    assert 0.25 <= waited < 5
     message = str(error.value)
     assert isinstance(error.value, TimeoutError)
     assert error.value.holder is not None
@@ -245,12 +218,12 @@ async def test_a_backend_still_migrating_for_a_killed_process_is_named(
             Library.module_name_for(schema),
         )
         zombie_pid = await zombie.fetchval("SELECT pg_backend_pid()")
-        lib = make_lib(init_timeout=0.5)
+        lib = make_lib(init_timeout=0.3)
         started = asyncio.get_running_loop().time()
         with pytest.raises(errors.InitLockTimeoutError) as error:
             await lib.initialize()
         waited = asyncio.get_running_loop().time() - started
-        assert 0.4 <= waited < 4  # init_timeout, not pgdbm's lock_timeout of 5 s
+        assert 0.25 <= waited < 4  # init_timeout, not pgdbm's lock_timeout of 5 s
         assert f"backend pid {zombie_pid}" in str(error.value)
         assert "pgdbm_migration_" in str(error.value)
         await zombie.execute("ROLLBACK")

@@ -244,6 +244,12 @@ def _lock_timeout(key: str, waited: float, holder: str | None) -> InitLockTimeou
     )
 
 
+# Longest pause between two tries for a lock. Each try costs a few milliseconds of one
+# connection; at 0.25 s, eight instances starting together took about a second in all,
+# most of it asleep after the lock was already free.
+POLL_CAP = 0.1
+
+
 @asynccontextmanager
 async def init_lock(pool: asyncpg.Pool, key: str, *, give_up_after: float) -> AsyncIterator[None]:
     """Hold the start-up lock for ``key`` while the body runs on *other* connections.
@@ -277,7 +283,7 @@ async def init_lock(pool: asyncpg.Pool, key: str, *, give_up_after: float) -> As
         if remaining <= 0:
             raise _lock_timeout(key, give_up_after, await lock_holder(pool, key))
         await asyncio.sleep(min(delay, remaining))
-        delay = min(delay * 2, 0.25)
+        delay = min(delay * 2, POLL_CAP)
 
 
 async def wait_for_pgdbm_lock(
@@ -302,7 +308,7 @@ async def wait_for_pgdbm_lock(
             holder = await lock_holder(pool, module_name, pgdbm=True)
             raise _lock_timeout(f"pgdbm_migration_{module_name}", init_timeout, holder)
         await asyncio.sleep(min(delay, remaining))
-        delay = min(delay * 2, 0.25)
+        delay = min(delay * 2, POLL_CAP)
 
 
 async def ensure_schema(pool: asyncpg.Pool, schema: str) -> None:
