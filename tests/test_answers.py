@@ -150,6 +150,25 @@ def test_bad_answer_is_refused_with_its_rule(
     assert (dst / "keep.txt").read_text() == "the user's own file"
 
 
+COMPUTED = sorted(k for k, q in config().items() if k[0] != "_" and q.get("when") is False)
+
+
+@pytest.mark.parametrize("name", COMPUTED)
+def test_a_computed_value_cannot_be_set(template: Path, tmp_path: Path, name: str) -> None:
+    """`--data python_keywords=[]` would let `class` through as a package name: refused,
+    nothing written, whatever the value (even the default itself)."""
+    assert len(COMPUTED) >= 8
+    spec = config()[name]
+    other: list[str] | str = [] if spec["type"] == "yaml" else "[x]"
+    dst = tmp_path / "project"
+    dst.mkdir()
+    for value in (other, spec["default"]):
+        with pytest.raises(ValueError, match="it is not a question and cannot be set") as error:
+            render(template, dst, {name: value, "package_name": "class"})
+        assert str(error.value).startswith(f"Validation error for question '{name}': computed")
+        assert [p.name for p in dst.iterdir()] == []
+
+
 GOOD_ANSWERS: list[tuple[str, str]] = [
     ("project_name", "Elephant 🐘 Store"),
     ("project_name", 'Ledger "Pro" \\ {{ not_jinja }} {% raw %} # *x* <b>'),
