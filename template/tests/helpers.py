@@ -84,6 +84,7 @@ def cold_start_in_a_process(
         outcome = asyncio.run(_cold_start(url, schema, mode, init_timeout, start))
     except BaseException:  # shown by the test, which only sees what is reported
         outcome = traceback.format_exc()
+        start.abort()  # the others stop waiting for this one and report at once
     report.put(outcome)
 
 
