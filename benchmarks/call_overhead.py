@@ -163,6 +163,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=120)
     parser.add_argument("--batch", type=int, default=50)
     args = parser.parse_args()
+    if args.rounds < 2 or args.batch < 1:
+        parser.error("--rounds must be at least 2 (quartiles) and --batch at least 1")
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         project = render(snapshot_template(Path(tmp) / "template"), Path(tmp) / "project")
         url = os.environ.get("TEST_DATABASE_URL")

@@ -7,14 +7,16 @@ import asyncio
 import os
 import traceback
 from importlib.resources import files
-from multiprocessing.queues import Queue
-from multiprocessing.synchronize import Barrier
-from typing import TypedDict
+from typing import TYPE_CHECKING, TypedDict
 
 import asyncpg
 from pgdbm import AsyncDatabaseManager, DatabaseConfig
 
 from .library import PACKAGE, Library
+
+if TYPE_CHECKING:
+    from multiprocessing.queues import Queue
+    from multiprocessing.synchronize import Barrier
 
 # TEST_DATABASE_POOL_MODE=transaction: TEST_DATABASE_URL is PgBouncer in transaction mode,
 # where prepared statements do not survive a transaction and startup parameters (the
@@ -104,7 +106,7 @@ async def _cold_start(url: str, schema: str, mode: str, init_timeout: float, sta
             db_manager=AsyncDatabaseManager(pool=pool, schema=schema), init_timeout=init_timeout
         )
     try:
-        start.wait(60)  # every process calls initialize() at the same moment
+        start.wait(30)  # every process calls initialize() at the same moment
         await lib.initialize()
         return "up_to_date" if (await lib.migration_status()).up_to_date else "pending"
     finally:

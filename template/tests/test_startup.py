@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
-import multiprocessing.context
 import multiprocessing.queues
+import queue
 import re
 import secrets
 import sys
@@ -92,22 +92,22 @@ async def test_concurrent_cold_start_on_a_fresh_database(
             await pool.close()
 
 
-# Eight processes, each with its own event loop, pool and connections. They are forked from
-# multiprocessing's forkserver, which imports the library once: eight fresh interpreters
-# importing pgdbm, asyncpg and pydantic took about 1.5 s more (spawn, the fallback where
-# there is no fork, still does that).
+# Eight processes, each with its own event loop, pool and connections. Where there is fork
+# they come from multiprocessing's forkserver, which imports the library and its drivers
+# once: eight fresh interpreters importing pgdbm, asyncpg and pydantic took about 1.5 s more.
 @pytest.mark.timeout(60)
 async def test_cold_start_from_separate_processes(
     database_factory: Callable[[], Awaitable[str]],
 ) -> None:
     """Eight OS processes, half standalone and half embedded, start on one fresh database."""
     url = await database_factory()
-    context: multiprocessing.context.ForkServerContext | multiprocessing.context.SpawnContext
-    if "forkserver" in multiprocessing.get_all_start_methods():
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload([cold_start_in_a_process.__module__])
-    else:
+    if sys.platform == "win32":
         context = multiprocessing.get_context("spawn")
+    else:
+        context = multiprocessing.get_context("forkserver")
+        # Only modules importable from anywhere (the forkserver does not get the test's
+        # sys.path); a forkserver already running keeps what it has.
+        context.set_forkserver_preload([PACKAGE, "pgdbm", "asyncpg"])
     start = context.Barrier(COLD_START_PROCESSES)
     report: multiprocessing.queues.Queue[str] = context.Queue()
     processes = [
@@ -124,12 +124,22 @@ async def test_cold_start_from_separate_processes(
         )
         for i in range(COLD_START_PROCESSES)
     ]
+    outcomes: list[str] = []
     try:
         for process in processes:
             process.start()
-        outcomes = [await asyncio.to_thread(report.get, True, 60) for _ in processes]
+        while len(outcomes) < COLD_START_PROCESSES:
+            try:
+                outcomes.append(await asyncio.to_thread(report.get, True, 0.2))
+            except queue.Empty:
+                # A process that died before it could report (killed, or it could not
+                # even load its code) would keep the others waiting at the barrier.
+                died = [p.exitcode for p in processes if p.exitcode not in (None, 0)]
+                if died:
+                    start.abort()
+                    pytest.fail(f"processes exited with {died} before reporting: {outcomes}")
         for process in processes:
-            await asyncio.to_thread(process.join, 60)
+            await asyncio.to_thread(process.join, 30)
     finally:
         for process in processes:
             if process.is_alive():
