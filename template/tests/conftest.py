@@ -1,7 +1,7 @@
 """Fixtures: every library test runs twice, standalone and on a host's shared pool.
 
 Isolation: ``lib`` is one initialized instance per mode for the whole session, in a schema
-of its own, whose tables are emptied after every test (TRUNCATE ... RESTART IDENTITY), so
+of its own, whose tables are emptied after every test (DELETE, sequences restarted), so
 each test starts from the state the migrations leave. Tables the migrations themselves
 filled (reference data) are left alone. Tests about schemas, migrations or the instance's
 lifecycle use ``make_lib``, which builds fresh instances in a fresh schema per test.
