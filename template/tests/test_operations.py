@@ -290,7 +290,7 @@ async def test_migrate_gives_up_after_timeout_while_another_process_migrates(
             "--schema",
             schema,
             "--timeout",
-            "0.3",
+            "0.15",
             "migrate",
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -305,7 +305,7 @@ async def test_migrate_gives_up_after_timeout_while_another_process_migrates(
     finally:
         await holder.close()
     assert proc.returncode == 2, err
-    assert "gave up waiting 0.3 s (init_timeout)" in err.decode()
+    assert "gave up waiting 0.15 s (init_timeout)" in err.decode()
     assert f"backend pid {holder_pid}" in err.decode()
     assert waited < 10  # the interpreter's start-up included
 
@@ -576,7 +576,7 @@ async def test_health_of_a_server_that_never_answers_gives_up_after_max_wait(
     try:
         await lib.initialize()
         proxy.silent = True
-        probes = await asyncio.gather(lib.health(max_wait=0.3), not_started.health(max_wait=0.3))
+        probes = await asyncio.gather(lib.health(max_wait=0.15), not_started.health(max_wait=0.15))
     finally:
         await proxy.stop()
         await lib.close()
@@ -587,7 +587,7 @@ async def test_health_of_a_server_that_never_answers_gives_up_after_max_wait(
         assert (health.ok, health.reachable, health.latency_ms) == (False, False, None)
         assert health.error is not None
         assert f"port={proxy.port}" in health.error
-        assert health.error.endswith("TimeoutError: no answer within 0.3 s")
+        assert health.error.endswith("TimeoutError: no answer within 0.15 s")
     # Their endings were collected: asyncio logged no unretrieved or failing callback.
     assert [r.getMessage() for r in caplog.records if r.name == "asyncio"] == []
 
@@ -601,7 +601,7 @@ async def test_health_gives_up_on_a_migrations_table_locked_past_max_wait(
     await lib.initialize()
     async with admin_pool.acquire() as conn, conn.transaction():
         await conn.execute(f'LOCK TABLE "{lib.schema}".schema_migrations IN ACCESS EXCLUSIVE MODE')
-        health = await lib.health(max_wait=0.5)
+        health = await lib.health(max_wait=0.2)
     assert (health.ok, health.reachable) == (False, True)
     assert health.latency_ms is not None
     assert health.error is not None
@@ -688,7 +688,7 @@ async def test_pool_options_reach_the_pool(database_url: str, schema: str) -> No
         connection_string=database_url,
         schema=schema,
         statement_cache_size=0,
-        command_timeout=0.3,
+        command_timeout=0.2,
         server_settings={"application_name": "options_check"},
         shared_pool_search_path=POOLER_OPTIONS.get("shared_pool_search_path", "pg_catalog"),
     )

@@ -199,10 +199,10 @@ async def test_health_gives_up_after_max_wait_when_no_connection_is_free(
         lib = Library(db_manager=AsyncDatabaseManager(pool=pool, schema=schema))
         async with pool.acquire(), pool.acquire():
             started = asyncio.get_running_loop().time()
-            health = await lib.health(max_wait=0.2)
+            health = await lib.health(max_wait=0.1)
             waited = asyncio.get_running_loop().time() - started
         assert (health.ok, health.reachable, health.latency_ms) == (False, False, None)
-        assert 0.15 <= waited < 3
+        assert 0.09 <= waited < 3
     finally:
         await pool.close()
 
