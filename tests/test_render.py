@@ -194,23 +194,36 @@ LINT_VARIANTS: dict[str, dict[str, Any]] = {
 }
 
 
+@pytest.fixture(scope="session")
+def mypy_cache(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
+    """A mypy cache per minimum Python, shared by the variants of this worker.
+
+    mypy keeps a module's cache entry while its file and the options are unchanged, so the
+    dependencies (pgdbm, asyncpg, pydantic, pytest, ...) are analysed once per target Python
+    instead of once per variant: 0.5 s instead of 2.9 s for each later variant. The
+    generated package has another name in each variant, so it is always checked afresh.
+    """
+    root = tmp_path_factory.mktemp("mypy-cache")
+    return lambda python_version: root / python_version
+
+
 @pytest.mark.parametrize("variant", LINT_VARIANTS)
 def test_rendered_project_is_ruff_and_mypy_strict_clean(
-    generate: Callable[..., Path], variant: str, tmp_path: Path
+    generate: Callable[..., Path], variant: str, mypy_cache: Callable[[str], Path]
 ) -> None:
     """Every variant (each minimum Python included) passes ruff and mypy --strict as configured."""
     project = generate(LINT_VARIANTS[variant], name=variant)
+    meta = tomllib.loads((project / "pyproject.toml").read_text())
     env = subprocess_env()
     for command in (
         ["ruff", "check", "--no-cache", "."],
         ["ruff", "format", "--check", "--no-cache", "."],
-        ["mypy", "--cache-dir", str(tmp_path / "mypy")],
+        ["mypy", "--cache-dir", str(mypy_cache(meta["tool"]["mypy"]["python_version"]))],
     ):
         proc = subprocess.run(
             [sys.executable, "-m", *command], cwd=project, env=env, capture_output=True, text=True
         )
         assert proc.returncode == 0, f"{command}:\n{proc.stdout}\n{proc.stderr}"
-    meta = tomllib.loads((project / "pyproject.toml").read_text())
     assert meta["tool"]["mypy"]["strict"] is True
 
 
