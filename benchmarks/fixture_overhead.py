@@ -213,9 +213,15 @@ def report(durations: dict[str, list[float]]) -> dict[str, float]:
     print(f"\nper-test fixture cost (setup + teardown), median of {rounds} interleaved rounds")
     for kind in KINDS:
         print(f"  {LABELS[kind]:<62} {medians[kind]:8.2f} ms")
+    # What each fixture adds to a test: its cost above the baseline. pgdbm's is a database
+    # per test, so its ratio to ours is the saving per test, pytest's own cost left out.
+    pgdbm_overhead = medians["pgdbm"] - medians["none"]
     for kind in ("ours-shared", "ours-standalone"):
         overhead = medians[kind] - medians["none"]
         print(f"  isolation overhead, {kind} - none {'':<26} {overhead:8.2f} ms")
+        if overhead > 0:
+            ratio = pgdbm_overhead / overhead
+            print(f"  overhead ratio, (pgdbm - none) / ({kind} - none) {'':<11} {ratio:8.1f} x")
     for kind in KINDS[1:-1]:
         ratio = medians["pgdbm"] / medians[kind]
         print(f"  ratio pgdbm / {kind:<48} {ratio:8.1f} x")

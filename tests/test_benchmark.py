@@ -30,6 +30,9 @@ def test_benchmark_prints_medians_and_ratios() -> None:
     assert len(overheads) == 2, proc.stdout
     assert len(ratios) == 4, proc.stdout
     assert all(float(m) > 0 for m in medians)
+    # pgdbm's overhead over ours, for each mode whose overhead this short run saw above 0.
+    saved = re.findall(r"^  overhead ratio, \(pgdbm - none\) / .+ (\d+\.\d) x$", proc.stdout, re.M)
+    assert len(saved) == sum(float(o) > 0 for o in overheads), proc.stdout
 
 
 @pytest.mark.generated_suite
