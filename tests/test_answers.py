@@ -159,7 +159,7 @@ def test_a_computed_value_cannot_be_set(template: Path, tmp_path: Path, name: st
     nothing written, whatever the value (even the default itself)."""
     assert len(COMPUTED) >= 8
     spec = config()[name]
-    other: list[str] | str = [] if spec["type"] == "yaml" else "[x]"
+    other: list[str] | str = [] if spec["type"] == "json" else "[x]"
     dst = tmp_path / "project"
     dst.mkdir()
     for value in (other, spec["default"]):
