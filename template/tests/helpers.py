@@ -7,7 +7,7 @@ import asyncio
 import os
 import traceback
 from importlib.resources import files
-from typing import TYPE_CHECKING, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import asyncpg
 from pgdbm import AsyncDatabaseManager, DatabaseConfig
@@ -43,6 +43,32 @@ async def create_host_pool(url: str, max_connections: int = 8) -> asyncpg.Pool:
         **POOLER_OPTIONS,
     )
     return await AsyncDatabaseManager.create_shared_pool(config)
+
+
+def build(
+    mode: str,
+    url: str,
+    pool: asyncpg.Pool | None,
+    schema: str,
+    *,
+    max_connections: int = 4,
+    **options: Any,
+) -> Library:
+    """An uninitialized instance wired the way ``mode`` says: standalone on ``url`` with a
+    pool of its own of up to ``max_connections``, or ("shared") on the host's ``pool``.
+    ``options``: constructor arguments such as ``apply_migrations`` or ``init_timeout``."""
+    if mode == "standalone":
+        return Library(
+            connection_string=url,
+            schema=schema,
+            min_connections=1,
+            max_connections=max_connections,
+            **POOLER_OPTIONS,
+            **options,
+        )
+    if pool is None:
+        raise ValueError(f"mode {mode!r} runs on the host's pool: pass it")
+    return Library(db_manager=AsyncDatabaseManager(pool=pool, schema=schema), **options)
 
 
 def shipped_migrations() -> list[str]:
@@ -91,20 +117,8 @@ def cold_start_in_a_process(
 
 
 async def _cold_start(url: str, schema: str, mode: str, init_timeout: float, start: Barrier) -> str:
-    pool = None
-    if mode == "standalone":
-        lib = Library(
-            connection_string=url,
-            schema=schema,
-            max_connections=2,
-            init_timeout=init_timeout,
-            **POOLER_OPTIONS,
-        )
-    else:
-        pool = await create_host_pool(url, max_connections=2)
-        lib = Library(
-            db_manager=AsyncDatabaseManager(pool=pool, schema=schema), init_timeout=init_timeout
-        )
+    pool = None if mode == "standalone" else await create_host_pool(url, max_connections=2)
+    lib = build(mode, url, pool, schema, max_connections=2, init_timeout=init_timeout)
     try:
         start.wait(30)  # every process calls initialize() at the same moment
         await lib.initialize()

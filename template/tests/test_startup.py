@@ -19,8 +19,8 @@ import pytest
 from pgdbm import AsyncDatabaseManager, AsyncMigrationManager
 
 from .helpers import (
-    POOLER_OPTIONS,
     applied_migrations,
+    build,
     cold_start_in_a_process,
     create_host_pool,
     schema_exists,
@@ -48,28 +48,12 @@ async def test_concurrent_cold_start_on_a_fresh_database(
     """Eight instances initializing at once on a fresh database all succeed, once each."""
     url = await database_factory()
     schema = "cold_start"
-    pool = None
-    if mode == "standalone":
-        libs = [
-            Library(
-                connection_string=url,
-                schema=schema,
-                max_connections=2,
-                init_timeout=COLD_START_INIT_TIMEOUT,
-                **POOLER_OPTIONS,
-            )
-            for _ in range(COLD_START_INSTANCES)
-        ]
-    else:
-        # Fewer connections than instances: waiting instances must not hold any.
-        pool = await create_host_pool(url, max_connections=3)
-        libs = [
-            Library(
-                db_manager=AsyncDatabaseManager(pool=pool, schema=schema),
-                init_timeout=COLD_START_INIT_TIMEOUT,
-            )
-            for _ in range(COLD_START_INSTANCES)
-        ]
+    # Embedded, fewer connections than instances: waiting instances must not hold any.
+    pool = None if mode == "standalone" else await create_host_pool(url, max_connections=3)
+    libs = [
+        build(mode, url, pool, schema, max_connections=2, init_timeout=COLD_START_INIT_TIMEOUT)
+        for _ in range(COLD_START_INSTANCES)
+    ]
     try:
         await asyncio.gather(*(lib.initialize() for lib in libs))
         statuses = await asyncio.gather(*(lib.migration_status() for lib in libs))
