@@ -168,6 +168,15 @@ def test_author_class_holds_only_the_domain(generate: Callable[..., Path]) -> No
     assert len(core.splitlines()) < 60
 
 
+def test_author_conftest_only_loads_the_template_fixtures(generate: Callable[..., Path]) -> None:
+    """conftest.py is the author's room too: the fixtures' machinery is a template-owned
+    plugin, so a fix to it never has to merge into the author's fixtures."""
+    conftest = (generate() / "tests/conftest.py").read_text()
+    assert 'pytest_plugins = ["tests.pg_server", "tests.fixtures"]' in conftest
+    for machinery in ("@pytest.fixture", "def ", "import ", "DELETE"):
+        assert machinery not in conftest
+
+
 def test_no_template_syntax_is_left_in_python(generate: Callable[..., Path]) -> None:
     """Only pgdbm's own placeholders may remain in generated Python files."""
     project = generate(CUSTOM_ANSWERS)
