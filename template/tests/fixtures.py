@@ -202,8 +202,9 @@ async def lib(mode: str, _session_libs: _SessionLibs) -> AsyncIterator[Library]:
 
 
 # The per-test time limit ([tool.pytest.ini_options] timeout) counts fixtures: the first
-# test also starts the test server and makes the session's database, the last one drops
-# them and stops the server. Those two get longer; every other test keeps the short limit.
+# test also waits for the test server to be up and makes the session's database and
+# instances, the last one drops them. Those two get longer; every other test keeps the
+# short limit.
 SESSION_EDGE_TIMEOUT = 60
 
 

@@ -51,18 +51,19 @@ def build(
     pool: asyncpg.Pool | None,
     schema: str,
     *,
-    max_connections: int = 4,
+    standalone_max_connections: int = 4,
     **options: Any,
 ) -> Library:
     """An uninitialized instance wired the way ``mode`` says: standalone on ``url`` with a
-    pool of its own of up to ``max_connections``, or ("shared") on the host's ``pool``.
-    ``options``: constructor arguments such as ``apply_migrations`` or ``init_timeout``."""
+    pool of its own of up to ``standalone_max_connections``, or ("shared") on the host's
+    ``pool``. ``options``: constructor arguments such as ``apply_migrations`` or
+    ``init_timeout``; pool options among them are refused in shared mode, as they should."""
     if mode == "standalone":
         return Library(
             connection_string=url,
             schema=schema,
             min_connections=1,
-            max_connections=max_connections,
+            max_connections=standalone_max_connections,
             **POOLER_OPTIONS,
             **options,
         )
@@ -118,7 +119,7 @@ def cold_start_in_a_process(
 
 async def _cold_start(url: str, schema: str, mode: str, init_timeout: float, start: Barrier) -> str:
     pool = None if mode == "standalone" else await create_host_pool(url, max_connections=2)
-    lib = build(mode, url, pool, schema, max_connections=2, init_timeout=init_timeout)
+    lib = build(mode, url, pool, schema, standalone_max_connections=2, init_timeout=init_timeout)
     try:
         start.wait(30)  # every process calls initialize() at the same moment
         await lib.initialize()

@@ -688,7 +688,7 @@ async def test_pool_options_reach_the_pool(database_url: str, schema: str) -> No
         connection_string=database_url,
         schema=schema,
         statement_cache_size=0,
-        command_timeout=0.2,
+        command_timeout=0.3,
         server_settings={"application_name": "options_check"},
         shared_pool_search_path=POOLER_OPTIONS.get("shared_pool_search_path", "pg_catalog"),
     )

@@ -48,10 +48,18 @@ async def test_concurrent_cold_start_on_a_fresh_database(
     """Eight instances initializing at once on a fresh database all succeed, once each."""
     url = await database_factory()
     schema = "cold_start"
-    # Embedded, fewer connections than instances: waiting instances must not hold any.
+    # Shared, the host's pool has fewer connections than there are instances: waiting
+    # instances must not hold any.
     pool = None if mode == "standalone" else await create_host_pool(url, max_connections=3)
     libs = [
-        build(mode, url, pool, schema, max_connections=2, init_timeout=COLD_START_INIT_TIMEOUT)
+        build(
+            mode,
+            url,
+            pool,
+            schema,
+            standalone_max_connections=2,
+            init_timeout=COLD_START_INIT_TIMEOUT,
+        )
         for _ in range(COLD_START_INSTANCES)
     ]
     try:
@@ -240,7 +248,9 @@ async def test_the_lock_is_held_by_an_open_transaction(
     """
     holder = await held_lock()
     waiting = asyncio.create_task(make_lib(init_timeout=10).initialize())
-    await asyncio.sleep(0.1)  # tries every few milliseconds: it has found the lock taken
+    # It tries every few milliseconds, so by now it has usually met the lock; either way it
+    # must not get through before the COMMIT.
+    await asyncio.sleep(0.1)
     assert not waiting.done()
     assert not await schema_exists(admin_pool, schema)
     await holder.execute("COMMIT")
