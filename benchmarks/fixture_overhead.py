@@ -220,7 +220,7 @@ def report(durations: dict[str, list[float]]) -> dict[str, float]:
         overhead = medians[kind] - medians["none"]
         label = f"isolation overhead, {kind} - none"
         print(f"  {label:<62} {overhead:8.2f} ms")
-        if overhead > 0:
+        if round(overhead, 2) > 0:  # as printed
             label = f"overhead ratio, (pgdbm - none) / ({kind} - none)"
             print(f"  {label:<62} {pgdbm_overhead / overhead:8.1f} x")
     for kind in KINDS[1:-1]:
