@@ -357,6 +357,35 @@ CURRENT_AUTHOR_METHOD = '''
         return int(count)
 '''
 
+AUTHOR_FIXTURE = """
+
+@pytest.fixture
+def ledger_kind() -> str:
+    return "ledger-entry"
+"""
+
+
+def test_author_fixture_in_conftest_survives_the_fixtures_move(
+    history: Path, tmp_path: Path
+) -> None:
+    """v1.2.0 moves the template's fixtures out of conftest.py into tests/fixtures.py. A
+    fixture the author added to conftest.py at v1.1.0 is kept, and the update adds the
+    plugin; where the template's old fixtures were, inline markers hold both sides."""
+    project = generate_at(history, tmp_path / "project", "v1.1.0")
+    conftest = project / "tests/conftest.py"
+    conftest.write_text(conftest.read_text() + AUTHOR_FIXTURE)
+    git(project, "commit", "-q", "-am", "author: a fixture of my own")
+
+    copier_cli(project, "update", "--defaults", "--trust", "--conflict", "inline")
+    text = conftest.read_text()
+    before, after = text.split("<<<<<<< before updating\n", 1)[1].split("=======\n", 1)
+    assert AUTHOR_FIXTURE.strip() in before  # the author's, to keep
+    assert after.startswith('pytest_plugins = ["tests.pg_server", "tests.fixtures"]\n>>>>>>>')
+    assert "UU tests/conftest.py" in git(project, "status", "--porcelain")
+    fixtures = (project / "tests/fixtures.py").read_text()
+    assert fixtures == (REPO / "template/tests/fixtures.py").read_text()
+
+
 CURRENT_AUTHOR_TEST = '''
 """The author's own tests, on the current API."""
 
