@@ -78,8 +78,8 @@ def reap_orphans(tmp: Path) -> list[Path]:
             postmaster = 0
         if postmaster and _process_alive(postmaster):
             # Immediate shutdown: the data is thrown away. The process may be gone by now
-            # (another session reaped it).
-            with contextlib.suppress(ProcessLookupError):
+            # (another session reaped it), or its pid taken by another user's process.
+            with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(postmaster, signal.SIGQUIT)
             for _ in range(100):
                 if not _process_alive(postmaster):
@@ -116,6 +116,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         os.environ.get(ENV_VAR)
         or config.option.collectonly
         or config.option.showfixtures
+        or config.option.show_fixtures_per_test
         or getattr(config.option, "numprocesses", None)
     ):
         return
