@@ -11,14 +11,12 @@ import asyncpg
 import pgdbm.errors
 import pytest
 
-from .library import PACKAGE, Library, errors
-
-_bootstrap = __import__(f"{PACKAGE}._bootstrap", fromlist=["migration_failure"])
+from .library import PACKAGE, Library, _bootstrap, errors
 
 SECRET = "s3cret-pw"
 
 
-def _status(other_modules: tuple[str, ...] = ()) -> object:
+def _status(other_modules: tuple[str, ...] = ()) -> _bootstrap.MigrationStatus:
     return _bootstrap.MigrationStatus(
         schema="orders",
         module_name=f"{PACKAGE}_orders",

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import multiprocessing
 import multiprocessing.queues
 import queue
@@ -26,7 +27,7 @@ from .helpers import (
     schema_exists,
     shipped_migrations,
 )
-from .library import PACKAGE, Library, errors, migrations_dir
+from .library import PACKAGE, Library, _bootstrap, errors, migrations_dir
 
 COLD_START_INSTANCES = 8
 COLD_START_PROCESSES = 8
@@ -82,6 +83,21 @@ async def test_concurrent_cold_start_on_a_fresh_database(
         await asyncio.gather(*(lib.close() for lib in libs))
         if pool is not None:
             await pool.close()
+
+
+def test_lock_waiters_pause_at_random_below_a_doubling_bound() -> None:
+    """Waiters that started together must not wake together: each pause is drawn at random
+    below a bound that doubles from the first up to POLL_CAP."""
+    first, cap = 0.005, _bootstrap.POLL_CAP
+    pauses = list(itertools.islice(_bootstrap._pauses(first), 400))
+    bounds = [min(first * 2**i, cap) for i in range(len(pauses))]
+    assert all(0 <= pause <= bound for pause, bound in zip(pauses, bounds, strict=True))
+    at_cap = pauses[len(bounds) // 2 :]
+    assert len(set(at_cap)) == len(at_cap)  # drawn, not fixed
+    # Spread over the whole range, not bunched at either end.
+    assert min(at_cap) < cap / 10
+    assert max(at_cap) > cap * 9 / 10
+    assert cap / 3 < sum(at_cap) / len(at_cap) < cap * 2 / 3
 
 
 # Eight processes, each with its own event loop, pool and connections. Where there is fork

@@ -5,8 +5,9 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import re
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -250,6 +251,17 @@ def _lock_timeout(key: str, waited: float, holder: str | None) -> InitLockTimeou
 POLL_CAP = 0.1
 
 
+def _pauses(first: float) -> Iterator[float]:
+    # Doubling up to POLL_CAP, each pause drawn at random below its bound ("full jitter"):
+    # instances that start together would otherwise wake together, one would win and the
+    # rest sleep a whole pause more, so eight took one POLL_CAP each (0.5 s for work of
+    # 0.05 s). Spread out, the next waiter finds the lock free a few milliseconds after.
+    bound = first
+    while True:
+        yield random.uniform(0, bound)
+        bound = min(bound * 2, POLL_CAP)
+
+
 @asynccontextmanager
 async def init_lock(pool: asyncpg.Pool, key: str, *, give_up_after: float) -> AsyncIterator[None]:
     """Hold the start-up lock for ``key`` while the body runs on *other* connections.
@@ -262,7 +274,7 @@ async def init_lock(pool: asyncpg.Pool, key: str, *, give_up_after: float) -> As
     """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + give_up_after
-    delay = 0.005
+    pauses = _pauses(0.005)
     while True:
         async with pool.acquire() as conn:
             transaction = conn.transaction()
@@ -282,8 +294,7 @@ async def init_lock(pool: asyncpg.Pool, key: str, *, give_up_after: float) -> As
         remaining = deadline - loop.time()
         if remaining <= 0:
             raise _lock_timeout(key, give_up_after, await lock_holder(pool, key))
-        await asyncio.sleep(min(delay, remaining))
-        delay = min(delay * 2, POLL_CAP)
+        await asyncio.sleep(min(next(pauses), remaining))
 
 
 async def wait_for_pgdbm_lock(
@@ -298,7 +309,7 @@ async def wait_for_pgdbm_lock(
     """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + give_up_after
-    delay = 0.01
+    pauses = _pauses(0.01)
     while True:
         async with pool.acquire() as conn, conn.transaction():
             if await conn.fetchval(_TRY_PGDBM_LOCK, module_name):
@@ -307,8 +318,7 @@ async def wait_for_pgdbm_lock(
         if remaining <= 0:
             holder = await lock_holder(pool, module_name, pgdbm=True)
             raise _lock_timeout(f"pgdbm_migration_{module_name}", init_timeout, holder)
-        await asyncio.sleep(min(delay, remaining))
-        delay = min(delay * 2, POLL_CAP)
+        await asyncio.sleep(min(next(pauses), remaining))
 
 
 async def ensure_schema(pool: asyncpg.Pool, schema: str) -> None:
