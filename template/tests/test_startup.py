@@ -103,6 +103,11 @@ def test_lock_waiters_pause_at_random_below_a_doubling_bound() -> None:
 # Eight processes, each with its own event loop, pool and connections. Where there is fork
 # they come from multiprocessing's forkserver, which imports the library and its drivers
 # once: eight fresh interpreters importing pgdbm, asyncpg and pydantic took about 1.5 s more.
+# The forkserver also imports what each child would import again: the module of the
+# child's function (with all that the test package imports), and what the main script
+# imports, since each child runs that script again (the forkserver's own preload of
+# __main__ never gets the script's path): _pytest.config under the `pytest` launcher.
+# 0.5-1 s less; a module the forkserver cannot import is skipped.
 @pytest.mark.timeout(60)
 async def test_cold_start_from_separate_processes(
     database_factory: Callable[[], Awaitable[str]],
@@ -113,9 +118,9 @@ async def test_cold_start_from_separate_processes(
         context = multiprocessing.get_context("spawn")
     else:
         context = multiprocessing.get_context("forkserver")
-        # Only modules importable from anywhere (the forkserver does not get the test's
-        # sys.path); a forkserver already running keeps what it has.
-        context.set_forkserver_preload([PACKAGE, "pgdbm", "asyncpg"])
+        # A forkserver already running keeps what it has.
+        child = cold_start_in_a_process.__module__
+        context.set_forkserver_preload([PACKAGE, "pgdbm", "asyncpg", child, "_pytest.config"])
     start = context.Barrier(COLD_START_PROCESSES)
     report: multiprocessing.queues.Queue[str] = context.Queue()
     processes = [
