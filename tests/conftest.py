@@ -10,6 +10,8 @@ import pytest
 
 from tests.support import Installed, make_venv, pip_install, render, snapshot_template
 
+pytest_plugins = ["tests.jinja_cache"]
+
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Keep tests that share an installed project on one xdist worker.

@@ -10,9 +10,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import jinja2
 import pytest
 import yaml
 
+from tests import jinja_cache
 from tests.support import CUSTOM_ANSWERS, REPO, SUPPORTED_PYTHONS, subprocess_env, tree
 
 DEFAULT_FILES = {
@@ -137,6 +139,21 @@ def test_same_answers_give_identical_trees(generate: Callable[..., Path]) -> Non
     """Rendering is deterministic: two runs with the same answers match byte for byte."""
     answers = {**CUSTOM_ANSWERS, "copyright_year": "2026"}
     assert tree(generate(answers)) == tree(generate(answers))
+
+
+@pytest.mark.parametrize("answers", [CUSTOM_ANSWERS, {"with_fastapi": True}], ids=["custom", "api"])
+def test_memoized_jinja_compile_renders_what_jinja_does(
+    generate: Callable[..., Path], monkeypatch: pytest.MonkeyPatch, answers: dict[str, Any]
+) -> None:
+    """The tests' compile cache (tests/jinja_cache.py) changes no byte of a project, and the
+    second render of the same template compiles nothing new."""
+    answers = {**answers, "copyright_year": "2026"}
+    generate(answers)
+    compiled = len(jinja_cache._compiled)
+    cached = tree(generate(answers))
+    assert len(jinja_cache._compiled) == compiled
+    monkeypatch.setattr(jinja2.Environment, "compile", jinja_cache._COMPILE)
+    assert cached == tree(generate(answers))
 
 
 def test_plain_files_are_copied_verbatim(generate: Callable[..., Path]) -> None:
