@@ -254,8 +254,8 @@ POLL_CAP = 0.1
 def _pauses(first: float) -> Iterator[float]:
     # Doubling up to POLL_CAP, each pause drawn at random below its bound ("full jitter"):
     # instances that start together would otherwise wake together, one would win and the
-    # rest sleep a whole pause more, so eight took one POLL_CAP each (0.5 s for work of
-    # 0.05 s). Spread out, the next waiter finds the lock free a few milliseconds after.
+    # rest sleep a whole pause more: eight starting together took about 0.5 s where one
+    # takes 0.02 s. Spread out, the next waiter finds the lock free a few milliseconds after.
     bound = first
     while True:
         yield random.uniform(0, bound)
