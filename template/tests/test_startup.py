@@ -8,6 +8,7 @@ import itertools
 import multiprocessing
 import multiprocessing.queues
 import queue
+import random
 import re
 import secrets
 import sys
@@ -85,12 +86,26 @@ async def test_concurrent_cold_start_on_a_fresh_database(
             await pool.close()
 
 
-def test_lock_waiters_pause_at_random_below_a_doubling_bound() -> None:
+def test_lock_waiters_pause_at_random_below_a_doubling_bound(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """Waiters that started together must not wake together: each pause is drawn at random
     below a bound that doubles from the first up to POLL_CAP."""
     first, cap = 0.005, _bootstrap.POLL_CAP
-    pauses = list(itertools.islice(_bootstrap._pauses(first), 400))
-    bounds = [min(first * 2**i, cap) for i in range(len(pauses))]
+    bounds = [min(first * 2**i, cap) for i in range(400)]
+    # The ranges each pause is drawn from, read exactly: a random pause below a wrong
+    # bound (tripling, say) would pass the checks further down now and then.
+    drawn_from: list[tuple[float, float]] = []
+
+    def top_of_range(low: float, high: float) -> float:
+        drawn_from.append((low, high))
+        return high
+
+    with monkeypatch.context() as patch:
+        patch.setattr(random, "uniform", top_of_range)
+        assert list(itertools.islice(_bootstrap._pauses(first), len(bounds))) == bounds
+    assert drawn_from == [(0, bound) for bound in bounds]
+    pauses = list(itertools.islice(_bootstrap._pauses(first), len(bounds)))
     assert all(0 <= pause <= bound for pause, bound in zip(pauses, bounds, strict=True))
     at_cap = pauses[len(bounds) // 2 :]
     assert len(set(at_cap)) == len(at_cap)  # drawn, not fixed
