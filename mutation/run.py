@@ -19,7 +19,7 @@ The score counts, per mutant that the tests ran against:
 Mutants that ``mypy --strict`` (the project's own type check) rejects never reach the
 tests; they are counted apart.
 
-    python mutation/run.py                      # embedded PostgreSQL, 2 workers
+    python mutation/run.py                      # embedded PostgreSQL, 4 mutants at once
     python mutation/run.py --database-url postgresql://postgres:pw@127.0.0.1:5432/postgres
     python mutation/run.py --only '*_cli*'      # a subset of the mutants (for a quick look)
 """
@@ -231,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workdir", type=Path, help="keep the project and mutants/ here")
     parser.add_argument("--database-url", help="a server (role with CREATEDB) instead of embedded")
-    parser.add_argument("--max-children", type=int, default=2, help="mutants at once (default 2)")
+    parser.add_argument("--max-children", type=int, default=4, help="mutants at once (default 4)")
     parser.add_argument("--min-score", type=float, default=90.0, help="percent (default 90)")
     parser.add_argument("--only", nargs="*", default=[], help="mutant name globs (a subset)")
     args = parser.parse_args(argv)
