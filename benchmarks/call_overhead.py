@@ -175,6 +175,14 @@ def on_a_scratch_database(project: Path, body: Callable[[str], Awaitable[T]]) ->
         server.cleanup()
 
 
+def on_a_new_project(body: Callable[[str, Path], Awaitable[T]]) -> T:
+    """``body(url, project)`` on a scratch database (``on_a_scratch_database``), with the
+    template's default variant rendered into a temporary directory as ``project``."""
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        project = render(snapshot_template(Path(tmp) / "template"), Path(tmp) / "project")
+        return on_a_scratch_database(project, lambda url: body(url, project))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     # Many short rounds: a burst of load from a neighbour then spoils few samples.
@@ -183,11 +191,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.rounds < 2 or args.batch < 1:
         parser.error("--rounds must be at least 2 (quartiles) and --batch at least 1")
-    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
-        project = render(snapshot_template(Path(tmp) / "template"), Path(tmp) / "project")
-        results = on_a_scratch_database(
-            project, lambda url: run(url, project, args.rounds, args.batch)
-        )
+    results = on_a_new_project(lambda url, project: run(url, project, args.rounds, args.batch))
     report(results, args.rounds, args.batch)
 
 

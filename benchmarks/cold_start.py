@@ -29,7 +29,6 @@ import importlib
 import os
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -38,9 +37,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from call_overhead import on_a_scratch_database  # noqa: E402  (this directory: sys.path[0])
-
-from tests.support import render, snapshot_template  # noqa: E402
+from call_overhead import on_a_new_project  # noqa: E402  (this directory: sys.path[0])
 
 WAYS = ("one", "jittered", "lockstep")
 
@@ -111,11 +108,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.instances < 2 or args.rounds < 1:
         parser.error("--instances must be at least 2 and --rounds at least 1")
-    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
-        project = render(snapshot_template(Path(tmp) / "template"), Path(tmp) / "project")
-        samples = on_a_scratch_database(
-            project, lambda url: run(url, project, args.instances, args.rounds)
-        )
+    samples = on_a_new_project(lambda url, project: run(url, project, args.instances, args.rounds))
     report(samples, args.instances)
 
 

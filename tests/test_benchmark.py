@@ -11,11 +11,10 @@ import pytest
 from tests.support import REPO, subprocess_env
 
 
-@pytest.mark.generated_suite
-def test_benchmark_prints_medians_and_ratios() -> None:
-    """A short run prints a median for each fixture kind and a ratio against pgdbm's."""
+def run_benchmark(script: str, *args: str) -> str:
+    """A short run of ``benchmarks/<script>``; its output, once it has exited 0."""
     proc = subprocess.run(
-        [sys.executable, REPO / "benchmarks" / "fixture_overhead.py", "--rounds", "3"],
+        [sys.executable, REPO / "benchmarks" / script, *args],
         capture_output=True,
         text=True,
         env=subprocess_env(),
@@ -23,75 +22,50 @@ def test_benchmark_prints_medians_and_ratios() -> None:
         check=False,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    medians = re.findall(r"^  (?!isolation).+ (\d+\.\d\d) ms$", proc.stdout, re.MULTILINE)
-    overheads = re.findall(r"^  isolation overhead, .+ (-?\d+\.\d\d) ms$", proc.stdout, re.M)
-    ratios = re.findall(r"^  ratio pgdbm / .+ (\d+\.\d) x$", proc.stdout, re.MULTILINE)
-    assert len(medians) == 6, proc.stdout
-    assert len(overheads) == 2, proc.stdout
-    assert len(ratios) == 4, proc.stdout
+    return proc.stdout
+
+
+@pytest.mark.generated_suite
+def test_benchmark_prints_medians_and_ratios() -> None:
+    """A short run prints a median for each fixture kind and a ratio against pgdbm's."""
+    out = run_benchmark("fixture_overhead.py", "--rounds", "3")
+    medians = re.findall(r"^  (?!isolation).+ (\d+\.\d\d) ms$", out, re.MULTILINE)
+    overheads = re.findall(r"^  isolation overhead, .+ (-?\d+\.\d\d) ms$", out, re.M)
+    ratios = re.findall(r"^  ratio pgdbm / .+ (\d+\.\d) x$", out, re.MULTILINE)
+    assert len(medians) == 6, out
+    assert len(overheads) == 2, out
+    assert len(ratios) == 4, out
     assert all(float(m) > 0 for m in medians)
     # pgdbm's overhead over ours, for each mode whose overhead this short run saw above 0.
-    saved = re.findall(r"^  overhead ratio, \(pgdbm - none\) / .+ (\d+\.\d) x$", proc.stdout, re.M)
-    assert len(saved) == sum(float(o) > 0 for o in overheads), proc.stdout
+    saved = re.findall(r"^  overhead ratio, \(pgdbm - none\) / .+ (\d+\.\d) x$", out, re.M)
+    assert len(saved) == sum(float(o) > 0 for o in overheads), out
 
 
 @pytest.mark.generated_suite
 def test_call_overhead_benchmark_prints_ratios() -> None:
     """A short run prints the per-call medians of both ways and a ratio for each mode."""
-    proc = subprocess.run(
-        [
-            sys.executable,
-            REPO / "benchmarks" / "call_overhead.py",
-            "--rounds",
-            "3",
-            "--batch",
-            "20",
-        ],
-        capture_output=True,
-        text=True,
-        env=subprocess_env(),
-        timeout=600,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    medians = re.findall(
-        r"^  (standalone|shared) +(library|asyncpg) +(\d+\.\d) us$", proc.stdout, re.M
-    )
-    assert len(medians) == 4, proc.stdout
+    out = run_benchmark("call_overhead.py", "--rounds", "3", "--batch", "20")
+    medians = re.findall(r"^  (standalone|shared) +(library|asyncpg) +(\d+\.\d) us$", out, re.M)
+    assert len(medians) == 4, out
     assert all(float(m[2]) > 0 for m in medians)
-    ratios = re.findall(r"^  ratio library / asyncpg, (\w+) +(\d+\.\d{3}) x$", proc.stdout, re.M)
-    assert [mode for mode, _ in ratios] == ["standalone", "shared"], proc.stdout
+    ratios = re.findall(r"^  ratio library / asyncpg, (\w+) +(\d+\.\d{3}) x$", out, re.M)
+    assert [mode for mode, _ in ratios] == ["standalone", "shared"], out
 
 
 @pytest.mark.generated_suite
 def test_cold_start_benchmark_prints_medians_and_ratios() -> None:
     """A short run prints the three medians and the ratios between them."""
-    proc = subprocess.run(
-        [
-            sys.executable,
-            REPO / "benchmarks" / "cold_start.py",
-            "--instances",
-            "3",
-            "--rounds",
-            "2",
-        ],
-        capture_output=True,
-        text=True,
-        env=subprocess_env(),
-        timeout=600,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    medians = re.findall(r"^  (1 instance|3 at once, \w+) +(\d+\.\d) ms$", proc.stdout, re.M)
+    out = run_benchmark("cold_start.py", "--instances", "3", "--rounds", "2")
+    medians = re.findall(r"^  (1 instance|3 at once, \w+) +(\d+\.\d) ms$", out, re.M)
     assert [label for label, _ in medians] == [
         "1 instance",
         "3 at once, jittered",
         "3 at once, lockstep",
-    ], proc.stdout
+    ], out
     assert all(float(ms) > 0 for _, ms in medians)
-    ratios = re.findall(r"^  ratio (\w+) / (\w+) +(\d+\.\d\d) x$", proc.stdout, re.M)
+    ratios = re.findall(r"^  ratio (\w+) / (\w+) +(\d+\.\d\d) x$", out, re.M)
     assert [(a, b) for a, b, _ in ratios] == [
         ("jittered", "one"),
         ("lockstep", "one"),
         ("lockstep", "jittered"),
-    ], proc.stdout
+    ], out
