@@ -271,6 +271,40 @@ async def test_a_backend_still_migrating_for_a_killed_process_is_named(
     assert await applied_migrations(admin_pool, schema) == shipped_migrations()
 
 
+async def test_start_up_goes_on_soon_after_pgdbms_lock_is_freed(
+    make_lib: MakeLib,
+    schema: str,
+    database_url: str,
+    admin_pool: asyncpg.Pool,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A start-up waiting for pgdbm's migration lock looks again within milliseconds at
+    first, so it goes on soon after the holder lets go (not after a long first pause)."""
+    # Every pause at the top of its range: the slowest the waiter may be, every time.
+    monkeypatch.setattr(random, "uniform", lambda low, high: high)
+    await admin_pool.execute(f'CREATE SCHEMA "{schema}"')
+    holder = await _connect(database_url)
+    try:
+        await holder.execute("BEGIN")
+        await holder.execute(
+            "SELECT pg_advisory_xact_lock(hashtext('pgdbm_migration_' || $1))",
+            Library.module_name_for(schema),
+        )
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        waiting = asyncio.create_task(make_lib(init_timeout=10).initialize())
+        await asyncio.sleep(0.05)
+        assert not waiting.done()
+        await holder.execute("ROLLBACK")
+        await waiting
+        # Pauses of 0.01, 0.02, 0.04 s...: about 0.1 s in all; a first pause of a second
+        # or more would show.
+        assert loop.time() - started < 0.9
+    finally:
+        await holder.close()
+    assert await applied_migrations(admin_pool, schema) == shipped_migrations()
+
+
 async def test_the_lock_is_held_by_an_open_transaction(
     make_lib: MakeLib,
     schema: str,
