@@ -3,15 +3,16 @@
 Copier makes a new Jinja environment for every render and compiles every path, question
 default, validator and file from scratch: about 400 compiles for one project, half of a
 render's 0.2 s. The tests render hundreds of projects from the same template, so this
-memoizes ``Environment.compile``, a pure function of the source and of what the compiler
-reads from the environment, all of which is in the key. Sources with a ``{% yield %}`` tag
-are never cached: Copier's extension records that tag on the environment while parsing.
-Copier run as a command (the update and zero-to-green tests) is not affected.
+memoizes ``Environment.compile``, a function of the source and of what the lexer, parser
+and code generator read from the environment: its syntax settings, its extensions (by
+module and class; none of Copier's reads settings at parse time), the names of its
+filters and tests, and the policies it reads. On a hit the extensions' ``preprocess``
+hooks still run, as they would on a compile: Copier's ``{% yield %}`` extension resets its
+state there. Copier run as a command (the update and zero-to-green tests) is not affected.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Hashable, Mapping
 from types import CodeType
 from typing import Any
@@ -19,7 +20,6 @@ from typing import Any
 import jinja2
 
 _COMPILE: Callable[..., Any] = jinja2.Environment.compile
-_YIELD_TAG = re.compile(r"\{%[-+]?\s*yield\b")
 _compiled: dict[Hashable, str | CodeType] = {}
 
 
@@ -43,7 +43,10 @@ def _environment_key(env: jinja2.Environment) -> Hashable:
         env.lstrip_blocks,
         env.newline_sequence,
         env.keep_trailing_newline,
-        tuple(sorted(type(ext).__qualname__ for ext in env.extensions.values())),
+        frozenset(env.extensions),  # "module.Class" of each
+        # The policies read while compiling (the others are read when rendering).
+        env.policies.get("compiler.ascii_str"),
+        env.policies.get("ext.i18n.trimmed"),
         # Of a filter or test the compiler reads only its name and which argument
         # (context, eval context, environment) it takes first.
         _calls(env.filters),
@@ -63,16 +66,18 @@ def _compile(
     raw: bool = False,
     defer_init: bool = False,
 ) -> Any:
-    if not isinstance(source, str) or _YIELD_TAG.search(source):
+    if not isinstance(source, str):  # an already parsed template
         return _COMPILE(self, source, name, filename, raw, defer_init)
     try:
         key = (_environment_key(self), source, name, filename, raw, defer_init)
-        return _compiled[key]
+        code = _compiled.get(key)
     except TypeError:  # an unhashable filter or setting: compile as Jinja does
         return _COMPILE(self, source, name, filename, raw, defer_init)
-    except KeyError:
+    if code is None:
         code = _compiled[key] = _COMPILE(self, source, name, filename, raw, defer_init)
-        return code
+    else:
+        self.preprocess(source, name, filename)  # for the extensions' per-compile state
+    return code
 
 
 def pytest_configure() -> None:

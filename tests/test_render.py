@@ -13,6 +13,7 @@ from typing import Any
 import jinja2
 import pytest
 import yaml
+from copier._jinja_ext import YieldExtension, get_yield_context
 
 from tests import jinja_cache
 from tests.support import CUSTOM_ANSWERS, REPO, SUPPORTED_PYTHONS, subprocess_env, tree
@@ -154,6 +155,18 @@ def test_memoized_jinja_compile_renders_what_jinja_does(
     assert len(jinja_cache._compiled) == compiled
     monkeypatch.setattr(jinja2.Environment, "compile", jinja_cache._COMPILE)
     assert cached == tree(generate(answers))
+
+
+def test_a_cached_compile_resets_copiers_yield_state_as_a_compile_does() -> None:
+    """Copier's yield extension clears its state in ``preprocess``, which a cache hit must
+    still run: else the next path rendered would inherit the last one's ``{% yield %}``."""
+    assert jinja2.Environment.compile is jinja_cache._compile
+    env = jinja2.Environment(extensions=[YieldExtension])
+    for _ in range(2):  # the second time round, both compiles are cache hits
+        env.from_string("{% yield name from names %}{{ name }}{% endyield %}").render(names=[1])
+        assert get_yield_context(env).yield_name == "name"
+        env.from_string("no yield here")
+        assert get_yield_context(env).yield_name is None
 
 
 def test_plain_files_are_copied_verbatim(generate: Callable[..., Path]) -> None:
