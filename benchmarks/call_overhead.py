@@ -160,7 +160,7 @@ async def _in_scratch_database(
 def on_a_scratch_database(project: Path, body: Callable[[str], Awaitable[T]]) -> T:
     """``body(url)`` on a database of its own, dropped afterwards, on TEST_DATABASE_URL's
     server or else on an embedded PostgreSQL tuned like the generated suite's own (no
-    fsync, asynchronous commit), started in ``project`` and deleted afterwards."""
+    fsync, asynchronous commit), started beside ``project`` and deleted afterwards."""
     url = os.environ.get("TEST_DATABASE_URL")
     if url:
         return asyncio.run(_in_scratch_database(url, project, body))

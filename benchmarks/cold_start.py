@@ -1,7 +1,7 @@
 """Cold start of many instances at once: a deploy that starts N replicas on a fresh schema.
 
 Renders a project from the template (defaults) and imports its package. Each round makes
-three fresh schemas and times, in a different order every round:
+three fresh schemas and times, in an order that rotates from round to round:
 
 - ``one``: one standalone instance's ``initialize()`` (connect, lock, create the schema,
   apply the migrations): the work a deploy cannot avoid;
@@ -34,10 +34,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
-from call_overhead import on_a_new_project  # noqa: E402  (this directory: sys.path[0])
+# The script's directory is on sys.path; call_overhead adds the repository's (tests.support).
+from call_overhead import on_a_new_project
 
 WAYS = ("one", "jittered", "lockstep")
 

@@ -23,6 +23,8 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     generated suite opens its connections (about 25 at once) on that one server, whose
     limit is often 100: there, one worker per core.
     """
+    if "PYTEST_XDIST_AUTO_NUM_WORKERS" in os.environ:  # as pytest-xdist itself honours it
+        return int(os.environ["PYTEST_XDIST_AUTO_NUM_WORKERS"])
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     cores = cores or 1
     return cores if os.environ.get("TEST_DATABASE_URL") else cores + 1
