@@ -118,7 +118,7 @@ def test_fastapi_variant_adds_the_api_its_tests_and_nothing_else(
         assert with_api[rendered.replace("{{ package_name }}", "my_library")] == source
         assert source.decode().startswith("# Owned by the copier-pgdbm template: `copier update`")
     assert (
-        "from my_library import PoolOptions, _api, _bootstrap, api, errors"
+        "from my_library import PoolOptions, _api, _bootstrap, _cli, _dualmode, api, errors"
         in with_api["tests/library.py"].decode()
     )
 

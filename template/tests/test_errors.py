@@ -11,7 +11,7 @@ import asyncpg
 import pgdbm.errors
 import pytest
 
-from .library import PACKAGE, Library, _bootstrap, errors
+from .library import PACKAGE, Library, _bootstrap, _dualmode, errors
 
 SECRET = "s3cret-pw"
 
@@ -196,7 +196,6 @@ def test_a_name_resolution_failure_points_to_the_placeholder(sql: str, hint: str
 
 
 def test_a_non_int_argument_is_named_with_its_type_and_value() -> None:
-    _dualmode = __import__(f"{PACKAGE}._dualmode", fromlist=["require_int"])
     assert _dualmode.require_int("limit", 5) == 5
     with pytest.raises(TypeError, match=r"^limit must be an int, got bool True$"):
         _dualmode.require_int("limit", True)

@@ -25,13 +25,11 @@ from .helpers import (
     create_host_pool,
     shipped_migrations,
 )
-from .library import PACKAGE, Library, PoolOptions, errors
+from .library import PACKAGE, Library, PoolOptions, _cli, errors
 from .tcp_proxy import TcpProxy
 
 MakeLib = Callable[..., Library]
 SECRET = "hunter2-never-printed"
-
-_cli = __import__(f"{PACKAGE}._cli", fromlist=["main"])
 
 
 # ---------------------------------------------------------------- python -m <package>
