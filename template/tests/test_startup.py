@@ -242,39 +242,48 @@ async def test_a_lock_wait_names_the_holder_and_honours_init_timeout(
     assert (await lib.migration_status()).up_to_date
 
 
-async def test_a_backend_still_migrating_for_a_killed_process_is_named(
-    make_lib: MakeLib, schema: str, database_url: str, admin_pool: asyncpg.Pool
-) -> None:
-    """pgdbm's own migration lock, held by the backend of a process killed mid-migration,
-    is waited for within init_timeout (not pgdbm's lock_timeout) and its holder named."""
+@pytest.fixture
+async def held_pgdbm_lock(
+    database_url: str, schema: str, admin_pool: asyncpg.Pool
+) -> AsyncIterator[asyncpg.Connection]:
+    """pgdbm's own migration lock for ``schema`` (created here), held in an open
+    transaction the way the backend of a process killed mid-migration holds it."""
     await admin_pool.execute(f'CREATE SCHEMA "{schema}"')
-    zombie = await _connect(database_url)
+    conn = await _connect(database_url)
     try:
-        await zombie.execute("BEGIN")
-        await zombie.execute(
+        await conn.execute("BEGIN")
+        await conn.execute(
             "SELECT pg_advisory_xact_lock(hashtext('pgdbm_migration_' || $1))",
             Library.module_name_for(schema),
         )
-        zombie_pid = await zombie.fetchval("SELECT pg_backend_pid()")
-        lib = make_lib(init_timeout=0.15)
-        started = asyncio.get_running_loop().time()
-        with pytest.raises(errors.InitLockTimeoutError) as error:
-            await lib.initialize()
-        waited = asyncio.get_running_loop().time() - started
-        assert 0.15 <= waited < 4  # init_timeout, not pgdbm's lock_timeout of 5 s
-        assert f"backend pid {zombie_pid}" in str(error.value)
-        assert "pgdbm_migration_" in str(error.value)
-        await zombie.execute("ROLLBACK")
-        await lib.initialize()
+        yield conn
     finally:
-        await zombie.close()
+        await conn.close()
+
+
+async def test_a_backend_still_migrating_for_a_killed_process_is_named(
+    make_lib: MakeLib, schema: str, held_pgdbm_lock: asyncpg.Connection, admin_pool: asyncpg.Pool
+) -> None:
+    """pgdbm's own migration lock, held by the backend of a process killed mid-migration,
+    is waited for within init_timeout (not pgdbm's lock_timeout) and its holder named."""
+    zombie_pid = await held_pgdbm_lock.fetchval("SELECT pg_backend_pid()")
+    lib = make_lib(init_timeout=0.15)
+    started = asyncio.get_running_loop().time()
+    with pytest.raises(errors.InitLockTimeoutError) as error:
+        await lib.initialize()
+    waited = asyncio.get_running_loop().time() - started
+    assert 0.15 <= waited < 4  # init_timeout, not pgdbm's lock_timeout of 5 s
+    assert f"backend pid {zombie_pid}" in str(error.value)
+    assert "pgdbm_migration_" in str(error.value)
+    await held_pgdbm_lock.execute("ROLLBACK")
+    await lib.initialize()
     assert await applied_migrations(admin_pool, schema) == shipped_migrations()
 
 
 async def test_start_up_goes_on_soon_after_pgdbms_lock_is_freed(
     make_lib: MakeLib,
     schema: str,
-    database_url: str,
+    held_pgdbm_lock: asyncpg.Connection,
     admin_pool: asyncpg.Pool,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -282,26 +291,16 @@ async def test_start_up_goes_on_soon_after_pgdbms_lock_is_freed(
     first, so it goes on soon after the holder lets go (not after a long first pause)."""
     # Every pause at the top of its range: the slowest the waiter may be, every time.
     monkeypatch.setattr(random, "uniform", lambda low, high: high)
-    await admin_pool.execute(f'CREATE SCHEMA "{schema}"')
-    holder = await _connect(database_url)
-    try:
-        await holder.execute("BEGIN")
-        await holder.execute(
-            "SELECT pg_advisory_xact_lock(hashtext('pgdbm_migration_' || $1))",
-            Library.module_name_for(schema),
-        )
-        loop = asyncio.get_running_loop()
-        started = loop.time()
-        waiting = asyncio.create_task(make_lib(init_timeout=10).initialize())
-        await asyncio.sleep(0.05)
-        assert not waiting.done()
-        await holder.execute("ROLLBACK")
-        await waiting
-        # Pauses of 0.01, 0.02, 0.04 s...: about 0.1 s in all; a first pause of a second
-        # or more would show.
-        assert loop.time() - started < 0.9
-    finally:
-        await holder.close()
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    waiting = asyncio.create_task(make_lib(init_timeout=10).initialize())
+    await asyncio.sleep(0.05)
+    assert not waiting.done()
+    await held_pgdbm_lock.execute("ROLLBACK")
+    await waiting
+    # Pauses of 0.01, 0.02, 0.04 s...: about 0.1 s in all; a first pause of a second or
+    # more would show.
+    assert loop.time() - started < 0.9
     assert await applied_migrations(admin_pool, schema) == shipped_migrations()
 
 
