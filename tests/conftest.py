@@ -11,7 +11,7 @@ import pytest
 
 from tests.support import Installed, make_venv, pip_install, render, snapshot_template
 
-pytest_plugins = ["tests.jinja_cache"]
+pytest_plugins = ["tests.jinja_cache", "tests.copier_memo"]
 
 
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:

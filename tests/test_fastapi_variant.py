@@ -117,7 +117,7 @@ def test_fastapi_variant_adds_the_api_its_tests_and_nothing_else(
         rendered = re.sub(r"\{% if with_fastapi %\}(.*?)\{% endif %\}", r"\1", owned)
         assert with_api[rendered.replace("{{ package_name }}", "my_library")] == source
         assert source.decode().startswith("# Owned by the copier-pgdbm template: `copier update`")
-    names = "PoolOptions _api _bootstrap _cli _dualmode api errors".split()
+    names = ["PoolOptions", "_api", "_bootstrap", "_cli", "_dualmode", "api", "errors"]
     imports = "".join(f"    {name},\n" for name in names)
     assert f"from my_library import (\n{imports})\n" in with_api["tests/library.py"].decode()
 

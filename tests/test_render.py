@@ -10,12 +10,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import copier
 import jinja2
 import pytest
 import yaml
+from copier import _main as copier_main
+from copier import _template as copier_template
 from copier._jinja_ext import YieldExtension, get_yield_context
 
-from tests import jinja_cache
+from tests import copier_memo, jinja_cache
 from tests.support import CUSTOM_ANSWERS, REPO, SUPPORTED_PYTHONS, subprocess_env, tree
 
 DEFAULT_FILES = {
@@ -155,6 +158,53 @@ def test_memoized_jinja_compile_renders_what_jinja_does(
     assert len(jinja_cache._compiled) == compiled
     monkeypatch.setattr(jinja2.Environment, "compile", jinja_cache._COMPILE)
     assert cached == tree(generate(answers))
+
+
+def test_memoized_config_and_git_probe_render_what_copier_does(
+    generate: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The tests' other memos (tests/copier_memo.py) change no byte of a project either, and
+    each render gets a copy of the parsed copier.yml that it may change freely."""
+    answers = {**CUSTOM_ANSWERS, "copyright_year": "2026"}
+    memoized = tree(generate(answers))
+    monkeypatch.setattr(copier_main.Worker, "run_copy", copier_memo._RUN_COPY)
+    monkeypatch.setattr(copier_main.Worker, "_sync_git_index_executable_bit", copier_memo._SYNC)
+    monkeypatch.setattr(copier_template, "load_template_config", copier_memo._LOAD)
+    assert memoized == tree(generate(answers))
+
+    first = copier_memo.load_template_config(REPO / "copier.yml")
+    first["project_name"]["default"] = "changed"
+    assert copier_memo.load_template_config(REPO / "copier.yml") == copier_memo._LOAD(
+        REPO / "copier.yml"
+    )
+
+
+def test_memoized_git_probe_still_syncs_the_executable_bit_where_copier_would(
+    tmp_path: Path,
+) -> None:
+    """Where the destination's git ignores file modes (core.fileMode false), Copier records
+    a template file's executable bit in the index itself; asking once per render keeps that."""
+    template = tmp_path / "template"
+    template.mkdir()
+    (template / "copier.yml").write_text("_envops: {}\n")
+    (template / "run.sh").write_text("#!/bin/sh\n")
+    (template / "run.sh").chmod(0o755)
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "run.sh").write_text("#!/bin/sh\n")
+    for args in (
+        ["init", "-q"],
+        ["config", "core.fileMode", "false"],
+        ["add", "run.sh"],
+        ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init"],
+    ):
+        subprocess.run(["git", *args], cwd=project, check=True)
+    assert copier_main.Worker.run_copy is copier_memo._run_copy
+    copier.run_copy(str(template), project, defaults=True, overwrite=True, quiet=True)
+    staged = subprocess.run(
+        ["git", "ls-files", "--stage", "run.sh"], cwd=project, capture_output=True, text=True
+    )
+    assert staged.stdout.startswith("100755 ")
 
 
 def test_a_cached_compile_resets_copiers_yield_state_as_a_compile_does() -> None:
