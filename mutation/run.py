@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -255,8 +256,24 @@ def main(argv: list[str] | None = None) -> int:
         args.max_children = 2 if args.database_url else 4
 
     started = time.monotonic()
-    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="mutation-"))
-    workdir.mkdir(parents=True, exist_ok=True)
+    if args.workdir is not None:
+        args.workdir.mkdir(parents=True, exist_ok=True)
+        return run(args, args.workdir, started)
+    # A run leaves 15-200 MB (project, venv, mutants): gone afterwards, unless mutmut
+    # itself failed and its log is the way to see why.
+    workdir = Path(tempfile.mkdtemp(prefix="mutation-"))
+    keep = False
+    try:
+        status = run(args, workdir, started)
+        keep = status == 2
+        return status
+    finally:
+        if not keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def run(args: argparse.Namespace, workdir: Path, started: float) -> int:
+    """Set up in ``workdir``, run mutmut, report: 0 (score met), 1 (under it), 2 (mutmut failed)."""
     project = workdir / "project"
     if not project.exists():
         template = Path(tempfile.mkdtemp(prefix="template-", dir=workdir))
