@@ -9,7 +9,8 @@ renders hundreds of projects; with both memoized its examples cost 40 % less.
 - copier.yml is parsed once per content (a file that ``!include``s others, never cached);
   each render gets its own deep copy, as it got its own parse.
 - The ``core.fileMode`` answer is asked once per render (``Worker.run_copy``), not once per
-  file; where it is "false", Copier's own per-file index update runs as before.
+  file; where it is "false", Copier's own per-file index update runs as before. (Copier
+  9.13 and 9.14 never ask: there, only the first memo is installed.)
 
 Copier run as a command (the update and zero-to-green tests) is not affected.
 """
@@ -27,7 +28,8 @@ from copier._vcs import get_git
 from plumbum import ProcessExecutionError
 
 _LOAD: Callable[..., dict[str, Any]] = _template.load_template_config
-_SYNC: Callable[..., None] = _main.Worker._sync_git_index_executable_bit
+# Copier 9.15 added the per-file probe; the floor (_min_copier_version) is 9.13.
+_SYNC: Callable[..., None] | None = getattr(_main.Worker, "_sync_git_index_executable_bit", None)
 _RUN_COPY: Callable[..., None] = _main.Worker.run_copy
 
 _configs: dict[tuple[bytes, bool], dict[str, Any]] = {}
@@ -37,7 +39,9 @@ _file_mode_off: ContextVar[list[bool | None] | None] = ContextVar("file_mode_off
 
 def load_template_config(conf_path: Path, quiet: bool = False) -> dict[str, Any]:
     source = conf_path.read_bytes()
-    if b"!include" in source:  # the result depends on other files too
+    # The result then depends on other files too. (A tag spelt another way, through a %TAG
+    # handle, would slip through: this template's copier.yml includes nothing.)
+    if b"!include" in source:
         return _LOAD(conf_path, quiet)
     key = (source, quiet)
     if key not in _configs:
@@ -54,6 +58,7 @@ def _run_copy(self: _main.Worker) -> None:
 
 
 def _sync_git_index_executable_bit(self: _main.Worker, dst_relpath: Path, src_mode: int) -> None:
+    assert _SYNC is not None  # installed only where Copier has it
     asked = _file_mode_off.get()
     if asked is None:  # outside run_copy: as Copier does
         _SYNC(self, dst_relpath, src_mode)
@@ -72,5 +77,6 @@ def _sync_git_index_executable_bit(self: _main.Worker, dst_relpath: Path, src_mo
 def pytest_configure() -> None:
     """Install both in this test process (each xdist worker too)."""
     _template.load_template_config = load_template_config
-    _main.Worker._sync_git_index_executable_bit = _sync_git_index_executable_bit  # type: ignore[method-assign]
-    _main.Worker.run_copy = _run_copy  # type: ignore[method-assign]
+    if _SYNC is not None:
+        _main.Worker._sync_git_index_executable_bit = _sync_git_index_executable_bit  # type: ignore[method-assign]
+        _main.Worker.run_copy = _run_copy  # type: ignore[method-assign]

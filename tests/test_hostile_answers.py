@@ -268,7 +268,7 @@ def imported(src: Path, name: str) -> Iterator[ModuleType]:
         sys.modules.update(saved)
 
 
-COMPILED: set[bytes] = set()
+_compiled_sources: set[bytes] = set()
 
 
 def check_project(project: Path, provided: dict[str, str]) -> None:
@@ -292,9 +292,9 @@ def check_project(project: Path, provided: dict[str, str]) -> None:
 
     for path in project.rglob("*.py"):
         source = path.read_bytes()
-        if source not in COMPILED:  # most files are copied verbatim: the same every time
+        if source not in _compiled_sources:  # most files are copied verbatim: the same every time
             compile(source, str(path), "exec")
-            COMPILED.add(source)
+            _compiled_sources.add(source)
 
     package, class_name = answers["package_name"], answers["class_name"]
     with imported(project / "src", package) as module:

@@ -17,6 +17,7 @@ import yaml
 from copier import _main as copier_main
 from copier import _template as copier_template
 from copier._jinja_ext import YieldExtension, get_yield_context
+from copier.errors import InvalidConfigFileError
 
 from tests import copier_memo, jinja_cache
 from tests.support import CUSTOM_ANSWERS, REPO, SUPPORTED_PYTHONS, subprocess_env, tree
@@ -160,35 +161,54 @@ def test_memoized_jinja_compile_renders_what_jinja_does(
     assert cached == tree(generate(answers))
 
 
-def test_memoized_config_and_git_probe_render_what_copier_does(
+def test_memoized_renders_write_what_copier_does(
     generate: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The tests' other memos (tests/copier_memo.py) change no byte of a project either, and
-    each render gets a copy of the parsed copier.yml that it may change freely."""
+    """The tests' other memos (tests/copier_memo.py) change no byte of a project either; the
+    template's copier.yml is parsed once, then served from the memo."""
+    assert copier_template.load_template_config is copier_memo.load_template_config
     answers = {**CUSTOM_ANSWERS, "copyright_year": "2026"}
+    generate(answers)
+    assert ((REPO / "copier.yml").read_bytes(), False) in copier_memo._configs
     memoized = tree(generate(answers))
-    monkeypatch.setattr(copier_main.Worker, "run_copy", copier_memo._RUN_COPY)
-    monkeypatch.setattr(copier_main.Worker, "_sync_git_index_executable_bit", copier_memo._SYNC)
     monkeypatch.setattr(copier_template, "load_template_config", copier_memo._LOAD)
+    if copier_memo._SYNC is not None:
+        monkeypatch.setattr(copier_main.Worker, "run_copy", copier_memo._RUN_COPY)
+        monkeypatch.setattr(copier_main.Worker, "_sync_git_index_executable_bit", copier_memo._SYNC)
     assert memoized == tree(generate(answers))
 
-    first = copier_memo.load_template_config(REPO / "copier.yml")
-    first["project_name"]["default"] = "changed"
-    assert copier_memo.load_template_config(REPO / "copier.yml") == copier_memo._LOAD(
-        REPO / "copier.yml"
-    )
+
+def test_memoized_copier_yml_is_keyed_by_content_and_copied_per_call(tmp_path: Path) -> None:
+    """A changed file is parsed again, each caller may change its copy freely, and a file
+    that includes others is never served from the memo."""
+    load = copier_memo.load_template_config
+    config = tmp_path / "copier.yml"
+    config.write_text("kinds: [a]\n")
+    load(config)["kinds"].append("b")
+    assert load(config) == {"kinds": ["a"]}
+    config.write_text("kinds: [c]\n")
+    assert load(config) == {"kinds": ["c"]}
+
+    (tmp_path / "included.yml").write_text("kinds: [a]\n")
+    config.write_text("!include included.yml\n")
+    assert load(config) == {"kinds": ["a"]}
+    (tmp_path / "included.yml").write_text("kinds: [d]\n")
+    assert load(config) == {"kinds": ["d"]}
 
 
+@pytest.mark.skipif(copier_memo._SYNC is None, reason="Copier before 9.15 never asks git")
 def test_memoized_git_probe_still_syncs_the_executable_bit_where_copier_would(
     tmp_path: Path,
 ) -> None:
     """Where the destination's git ignores file modes (core.fileMode false), Copier records
-    a template file's executable bit in the index itself; asking once per render keeps that."""
+    a template file's executable bit in the index itself. The memo asks once per render:
+    a render into a plain directory first must not stand for the next one."""
     template = tmp_path / "template"
     template.mkdir()
-    (template / "copier.yml").write_text("_envops: {}\n")
+    (template / "copier.yml").write_text("")
     (template / "run.sh").write_text("#!/bin/sh\n")
     (template / "run.sh").chmod(0o755)
+    copier.run_copy(str(template), tmp_path / "plain", defaults=True, quiet=True)
     project = tmp_path / "project"
     project.mkdir()
     (project / "run.sh").write_text("#!/bin/sh\n")
@@ -205,6 +225,12 @@ def test_memoized_git_probe_still_syncs_the_executable_bit_where_copier_would(
         ["git", "ls-files", "--stage", "run.sh"], cwd=project, capture_output=True, text=True
     )
     assert staged.stdout.startswith("100755 ")
+    # The answer does not outlive its render, even one that fails.
+    assert copier_memo._file_mode_off.get() is None
+    (template / "copier.yml").write_text("[not: a mapping\n")
+    with pytest.raises(InvalidConfigFileError):
+        copier.run_copy(str(template), tmp_path / "failed", defaults=True, quiet=True)
+    assert copier_memo._file_mode_off.get() is None
 
 
 def test_a_cached_compile_resets_copiers_yield_state_as_a_compile_does() -> None:
