@@ -256,23 +256,30 @@ def main(argv: list[str] | None = None) -> int:
         args.max_children = 2 if args.database_url else 4
 
     started = time.monotonic()
+    equivalents = read_equivalents()  # a broken file fails now, not after the run
     if args.workdir is not None:
         args.workdir.mkdir(parents=True, exist_ok=True)
-        return run(args, args.workdir, started)
-    # A run leaves 15-200 MB (project, venv, mutants): gone afterwards, unless mutmut
-    # itself failed and its log is the way to see why.
+        return run_in(args.workdir, args, equivalents, started)
+    # A run leaves 15-200 MB (project, venv, mutants): removed once it has reported, kept
+    # when mutmut or the reading of its results failed, for their logs and mutants/.
     workdir = Path(tempfile.mkdtemp(prefix="mutation-"))
-    keep = False
+    keep = True
     try:
-        status = run(args, workdir, started)
+        status = run_in(workdir, args, equivalents, started)
         keep = status == 2
         return status
     finally:
-        if not keep:
+        if keep:
+            print(f"work directory kept: {workdir}")
+        else:
             shutil.rmtree(workdir, ignore_errors=True)
+            if workdir.exists():
+                print(f"work directory not fully removed: {workdir}")
 
 
-def run(args: argparse.Namespace, workdir: Path, started: float) -> int:
+def run_in(
+    workdir: Path, args: argparse.Namespace, equivalents: dict[str, str], started: float
+) -> int:
     """Set up in ``workdir``, run mutmut, report: 0 (score met), 1 (under it), 2 (mutmut failed)."""
     project = workdir / "project"
     if not project.exists():
@@ -335,7 +342,7 @@ def run(args: argparse.Namespace, workdir: Path, started: float) -> int:
     mutants = [Mutant(**m) for m in json.loads(results.stdout)]
     if args.only:
         mutants = [m for m in mutants if any(fnmatch(m.name, glob) for glob in args.only)]
-    return report(mutants, read_equivalents(), args.min_score, ran_for, full=not args.only)
+    return report(mutants, equivalents, args.min_score, ran_for, full=not args.only)
 
 
 def report(
