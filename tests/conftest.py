@@ -19,9 +19,10 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
 
     The slow tests spend much of their time waiting (generated suites on lock polls and
     timeouts, installs, servers starting), so a third worker on two cores keeps both busy:
-    the whole run took 160-172 s against 182-187 s with two. With TEST_DATABASE_URL every
-    generated suite opens its connections (about 25 at once) on that one server, whose
-    limit is often 100: there, one worker per core.
+    back to back, the whole run took 160-172 s against 182-187 s with two (measured before
+    tests/copier_memo.py and the bytecode fix in tests/support.py brought three to 141 s).
+    With TEST_DATABASE_URL every generated suite opens its connections (about 25 at once)
+    on that one server, whose limit is often 100: there, one worker per core.
     """
     if "PYTEST_XDIST_AUTO_NUM_WORKERS" in os.environ:  # as pytest-xdist itself honours it
         return int(os.environ["PYTEST_XDIST_AUTO_NUM_WORKERS"])

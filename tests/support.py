@@ -170,16 +170,15 @@ class JUnitReport:
         return [name for name in self.passed if f"[{mode}]" in name]
 
 
-# Container images often set PYTHONDONTWRITEBYTECODE (this machine's does). The tools run
-# in environments that uv installs without bytecode, so with it every process compiled
-# each module it imported from source again: a third of a generated suite's CPU time.
-# Those environments are thrown away after the run; their bytecode goes with them.
+# Container images often set PYTHONDONTWRITEBYTECODE (this machine's does). uv installs
+# without bytecode, so with it every process compiled each module it imported from source
+# again: a third of a generated suite's CPU time. The bytecode lands in throwaway projects
+# and environments, and in this repository's own (gitignored) __pycache__ and venv.
 _NOT_PASSED_ON = {"VIRTUAL_ENV", "PYTHONPATH", "PYTHONDONTWRITEBYTECODE"}
 
 
 def subprocess_env(**extra: str) -> dict[str, str]:
-    """The environment for a generated project's tools: ours, minus our venv's traces, and
-    writing bytecode."""
+    """Our environment for child processes, minus our venv's traces; they write bytecode."""
     env = {
         k: v
         for k, v in os.environ.items()
