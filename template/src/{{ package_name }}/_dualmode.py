@@ -638,7 +638,14 @@ class DualModeLibrary:
     async def _close_pool(self) -> None:
         if self._owns_pool and self._pool is not None:
             pool, self._pool = self._pool, None
-            await pool.close()
+            try:
+                await pool.close()
+            except CONNECTION_ERRORS as exc:
+                # A connection the server dropped just before (a failover, a restart) cannot
+                # say goodbye: its socket fails (BrokenPipeError). asyncpg has terminated the
+                # whole pool by then, so it is closed all the same; a shutdown must not fail,
+                # nor hide the start-up error that brought it here.
+                log.info("closed the pool; a connection was already lost (%s)", type(exc).__name__)
 
     async def _shipped_migrations(self) -> tuple[MigrationFile, ...]:
         if self._shipped is None:
