@@ -74,6 +74,11 @@ def run(
     return proc
 
 
+def git(cwd: Path, *args: str) -> str:
+    """Run git in ``cwd`` as a throwaway committer; what it printed."""
+    return run(["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args], cwd).stdout
+
+
 @cache
 def find_python(version: str) -> str | None:
     """An interpreter of exactly ``version`` ("3.12") on this machine, or None."""

@@ -24,7 +24,7 @@ import copier
 import pytest
 import yaml
 
-from tests.support import CUSTOM_ANSWERS, REPO, SUPPORTED_PYTHONS, run, subprocess_env
+from tests.support import CUSTOM_ANSWERS, REPO, SUPPORTED_PYTHONS, git, run, subprocess_env
 
 BIN = Path(sys.executable).parent
 PRIVATE_INDEX = "https://pkgs.acme.example/upload/"
@@ -268,10 +268,6 @@ def test_update_job_passes_and_says_why_without_a_reachable_git_url(
     unreachable = run_update_job(project, tmp_path)
     assert unreachable.returncode == 0, unreachable.stdout + unreachable.stderr
     assert "cannot be reached from this job" in unreachable.stdout
-
-
-def git(cwd: Path, *args: str) -> None:
-    run(["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args], cwd)
 
 
 def test_update_job_checks_a_git_url(template: Path, tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ from copier._jinja_ext import YieldExtension, get_yield_context
 from copier.errors import InvalidConfigFileError
 
 from tests import copier_memo, jinja_cache
-from tests.support import CUSTOM_ANSWERS, REPO, SUPPORTED_PYTHONS, subprocess_env, tree
+from tests.support import CUSTOM_ANSWERS, REPO, SUPPORTED_PYTHONS, git, subprocess_env, tree
 
 DEFAULT_FILES = {
     ".copier-answers.yml",
@@ -216,15 +216,12 @@ def test_memoized_git_probe_still_syncs_the_executable_bit_where_copier_would(
         ["init", "-q"],
         ["config", "core.fileMode", "false"],
         ["add", "run.sh"],
-        ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init"],
+        ["commit", "-qm", "init"],
     ):
-        subprocess.run(["git", *args], cwd=project, check=True)
+        git(project, *args)
     assert copier_main.Worker.run_copy is copier_memo._run_copy
     copier.run_copy(str(template), project, defaults=True, overwrite=True, quiet=True)
-    staged = subprocess.run(
-        ["git", "ls-files", "--stage", "run.sh"], cwd=project, capture_output=True, text=True
-    )
-    assert staged.stdout.startswith("100755 ")
+    assert git(project, "ls-files", "--stage", "run.sh").startswith("100755 ")
     # The answer does not outlive its render, even one that fails.
     assert copier_memo._file_mode_off.get() is None
     (template / "copier.yml").write_text("[not: a mapping\n")

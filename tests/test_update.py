@@ -28,6 +28,7 @@ from tests.support import (
     REPO,
     TEMPLATE_FILES,
     Installed,
+    git,
     make_venv,
     pip_install,
     run,
@@ -50,10 +51,6 @@ OLD_PLUGIN_WORDING = (
     '"""The test session\'s PostgreSQL server (v1.0.0), loaded by conftest.py.',
     '"""A PostgreSQL server for the test session, loaded as a pytest plugin by conftest.py.',
 )
-
-
-def git(cwd: Path, *args: str) -> str:
-    return run(["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args], cwd).stdout
 
 
 def _edit(path: Path, old: str, new: str) -> None:
