@@ -84,6 +84,8 @@ type_check_command =
 pytest_add_cli_args =
     -p
     no:cacheprovider
+    -p
+    mutation_plugin
     --deselect
     tests/test_startup.py::test_cold_start_from_separate_processes
 """
@@ -307,7 +309,8 @@ def run_in(
         server, url = start_database(bin_dir / "python", project)
     env = subprocess_env(
         TEST_DATABASE_URL=url,
-        PYTHONPATH=str(project / "mutants" / "src"),
+        # mutation_plugin.py (beside this script): test order and time limit per mutant.
+        PYTHONPATH=os.pathsep.join([str(project / "mutants" / "src"), str(HERE)]),
         PATH=f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
     )
     env.pop("TEST_DATABASE_POOL_MODE", None)

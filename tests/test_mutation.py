@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -81,3 +82,52 @@ def test_the_score_leaves_out_equivalents_and_type_checked_mutants(
     assert "SURVIVED (timeout) my_library.core.x_a__mutmut_4" in out
     assert run.report(mutants, {}, 60.0, 1.0, full=True) == 1  # 2/4 = 50%
     assert "FAILED: the score is under 60%" in capsys.readouterr().out
+
+
+pytest_plugins = ["pytester"]
+
+# Three tests whose order and time limit show what mutation_plugin changed.
+ORDER_TESTS = """
+import pytest
+
+@pytest.mark.timeout(60)
+def test_slow(request):
+    plugin = request.config.pluginmanager.get_plugin("mutation_plugin")
+    assert request.node.get_closest_marker("timeout").args == (plugin.TIME_LIMIT,)
+
+def test_fast():
+    pass
+
+def test_unmeasured():
+    pass
+"""
+
+
+@pytest.fixture
+def order_tests(pytester: pytest.Pytester) -> pytest.Pytester:
+    pytester.syspathinsert(REPO / "mutation")
+    pytester.makepyfile(test_order=ORDER_TESTS)
+    # The inner run's own settings: pytest-asyncio warns when this one is unset.
+    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
+    return pytester
+
+
+def test_the_plugin_runs_the_fastest_tests_first_under_its_own_limit(
+    order_tests: pytest.Pytester,
+) -> None:
+    # mutmut writes the durations of its instrumented run into its working directory.
+    durations = {"test_order.py::test_fast": 0.01, "test_order.py::test_slow": 0.3}
+    (order_tests.path / "mutmut-stats.json").write_text(json.dumps({"duration_by_test": durations}))
+    result = order_tests.runpytest("-p", "mutation_plugin", "-v")
+    result.assert_outcomes(passed=3)
+    result.stdout.fnmatch_lines(
+        ["*::test_fast PASSED*", "*::test_slow PASSED*", "*::test_unmeasured PASSED*"]
+    )
+
+
+def test_without_durations_the_plugin_keeps_the_order(order_tests: pytest.Pytester) -> None:
+    result = order_tests.runpytest("-p", "mutation_plugin", "-v")
+    result.assert_outcomes(passed=3)
+    result.stdout.fnmatch_lines(
+        ["*::test_slow PASSED*", "*::test_fast PASSED*", "*::test_unmeasured PASSED*"]
+    )
