@@ -593,8 +593,14 @@ async def test_health_of_a_server_that_never_answers_gives_up_after_max_wait(
         assert health.error is not None
         assert f"port={proxy.port}" in health.error
         assert health.error.endswith("TimeoutError: no answer within 0.15 s")
-    # Their endings were collected: asyncio logged no unretrieved or failing callback.
-    assert [r.getMessage() for r in caplog.records if r.name == "asyncio"] == []
+    # Their endings were collected: asyncio logged no unretrieved or failing callback, but
+    # for asyncpg's own. An asyncpg.connect() cancelled just after its TCP connection opens
+    # (here: when max_wait or the teardown lands in that instant, as under load) leaves this
+    # exception in the future of asyncpg's SSL negotiation, and asyncpg never reads it.
+    # Seen with asyncpg alone, sslmode prefer, cancelled 4-5 loop turns into connect().
+    asyncpg_own = "exception=ConnectionError('unexpected connection_lost() call')"
+    logged = [r.getMessage() for r in caplog.records if r.name == "asyncio"]
+    assert [message for message in logged if asyncpg_own not in message] == []
 
 
 async def test_health_gives_up_on_a_migrations_table_locked_past_max_wait(
