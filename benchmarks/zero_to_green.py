@@ -6,7 +6,7 @@ generated README gives under "Development" (`uv run pytest`: makes `.venv`, inst
 project with its dev dependency group, runs the whole suite on an embedded PostgreSQL).
 The first run fills uv's cache; the figure is the fastest of the later runs, with a warm
 cache, as a developer who has made one library before sees it. The README's pip route
-(venv + pip + pytest) is timed the same way for comparison.
+(venv + pip + pytest) is timed the same way for comparison, or only once (--pip-runs 1).
 
     python benchmarks/zero_to_green.py [--runs 3] [--pip-runs 1] [--no-pip]
 
@@ -110,7 +110,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=3, help="uv runs (at least 2: the first warms)")
     parser.add_argument(
-        "--pip-runs", type=int, help="pip route runs (default: --runs; 1 times it as found)"
+        "--pip-runs", type=int, help="pip route runs (default: as uv; 1 times it as found)"
     )
     parser.add_argument("--no-pip", action="store_true", help="time the uv route only")
     args = parser.parse_args()
@@ -119,7 +119,7 @@ def main() -> None:
         raise SystemExit("uv is not on PATH (pip install uv)")
     runs = {"uv": max(args.runs, 2)}
     if not args.no_pip:
-        runs["pip"] = max(args.runs if args.pip_runs is None else args.pip_runs, 1)
+        runs["pip"] = runs["uv"] if args.pip_runs is None else max(args.pip_runs, 1)
     best: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="zero-to-green-") as tmp:
         work = Path(tmp)

@@ -142,7 +142,7 @@ for path in walk_mutatable_files():
 json.dump(out, sys.stdout)
 """
 
-# A test failed (a hang fails on the suite's own per-test time limit, pytest-timeout).
+# A test failed (a hang fails on mutation_plugin's per-test time limit, pytest-timeout).
 KILLED = {"killed"}
 TYPE_CHECKED = {"caught by type check"}
 # mutmut's own time limit is several times the tests' recorded time: reaching it means

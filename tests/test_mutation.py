@@ -86,16 +86,18 @@ def test_the_score_leaves_out_equivalents_and_type_checked_mutants(
 
 pytest_plugins = ["pytester"]
 
-# Three tests whose order and time limit show what mutation_plugin changed.
+# Four tests with limits of their own, as the generated suite's are.
 ORDER_TESTS = """
 import pytest
 
 @pytest.mark.timeout(60)
-def test_slow(request):
-    plugin = request.config.pluginmanager.get_plugin("mutation_plugin")
-    assert request.node.get_closest_marker("timeout").args == (plugin.TIME_LIMIT,)
+def test_slow():
+    pass
 
 def test_fast():
+    pass
+
+def test_medium():
     pass
 
 def test_unmeasured():
@@ -103,31 +105,39 @@ def test_unmeasured():
 """
 
 
-@pytest.fixture
-def order_tests(pytester: pytest.Pytester) -> pytest.Pytester:
+def run_plugin(
+    pytester: pytest.Pytester, durations: dict[str, float] | None
+) -> tuple[list[Any], Any]:
+    """(name, time limit) of each test, in the order the plugin ran them, and the plugin."""
     pytester.syspathinsert(REPO / "mutation")
     pytester.makepyfile(test_order=ORDER_TESTS)
     # The inner run's own settings: pytest-asyncio warns when this one is unset.
     pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
-    return pytester
+    if durations is not None:  # mutmut writes them into its working directory
+        stats = {"duration_by_test": {f"test_order.py::{k}": v for k, v in durations.items()}}
+        (pytester.path / "mutmut-stats.json").write_text(json.dumps(stats))
+    result = pytester.inline_run("-p", "mutation_plugin")
+    result.assertoutcome(passed=4)
+    [finish] = result.getcalls("pytest_collection_finish")
+    plugin = finish.session.config.pluginmanager.get_plugin("mutation_plugin")
+    return [(i.name, i.get_closest_marker("timeout").args[0]) for i in finish.session.items], plugin
 
 
-def test_the_plugin_runs_the_fastest_tests_first_under_its_own_limit(
-    order_tests: pytest.Pytester,
+def test_the_plugin_runs_the_fastest_tests_first_under_its_own_limits(
+    pytester: pytest.Pytester,
 ) -> None:
-    # mutmut writes the durations of its instrumented run into its working directory.
-    durations = {"test_order.py::test_fast": 0.01, "test_order.py::test_slow": 0.3}
-    (order_tests.path / "mutmut-stats.json").write_text(json.dumps({"duration_by_test": durations}))
-    result = order_tests.runpytest("-p", "mutation_plugin", "-v")
-    result.assert_outcomes(passed=3)
-    result.stdout.fnmatch_lines(
-        ["*::test_fast PASSED*", "*::test_slow PASSED*", "*::test_unmeasured PASSED*"]
-    )
+    durations = {"test_fast": 0.01, "test_medium": 0.05, "test_slow": 0.3}
+    order, plugin = run_plugin(pytester, durations)
+    edge, limit = plugin.EDGE_TIME_LIMIT, plugin.TIME_LIMIT
+    assert limit < edge < 60
+    assert order == [
+        ("test_fast", edge),  # also makes the session's database: the edge limit
+        ("test_medium", limit),
+        ("test_slow", limit),  # its own 60 s gives way
+        ("test_unmeasured", edge),
+    ]
 
 
-def test_without_durations_the_plugin_keeps_the_order(order_tests: pytest.Pytester) -> None:
-    result = order_tests.runpytest("-p", "mutation_plugin", "-v")
-    result.assert_outcomes(passed=3)
-    result.stdout.fnmatch_lines(
-        ["*::test_slow PASSED*", "*::test_fast PASSED*", "*::test_unmeasured PASSED*"]
-    )
+def test_without_durations_the_plugin_keeps_the_order(pytester: pytest.Pytester) -> None:
+    names = [name for name, _ in run_plugin(pytester, None)[0]]
+    assert names == ["test_slow", "test_fast", "test_medium", "test_unmeasured"]
