@@ -10,10 +10,12 @@ non-equivalent mutants are killed.
 Why mutmut: it runs each mutant in a fork of an interpreter that has already imported
 pytest, the project and its dependencies, and only the tests that executed the mutated
 function (recorded in one instrumented run), with several mutants at once; cosmic-ray
-starts the whole test command in a new process for every mutant.
+starts the whole test command in a new process for every mutant. mutation_plugin.py, loaded
+into mutmut's pytest, runs those tests fastest first, each under a time limit of its own.
 
 The score counts, per mutant that the tests ran against:
-- killed: a test failed, or the run hit a time limit;
+- killed: a test failed (also by reaching mutation_plugin.py's per-test time limit: a
+  mutant that makes start-up wait forever);
 - survived: every test passed (also "no tests": no test runs the function);
 - equivalent: a survivor listed in equivalents.txt (the same behaviour as the original).
 Mutants that ``mypy --strict`` (the project's own type check) rejects never reach the
