@@ -242,3 +242,31 @@ def test_killed_run_is_reaped_by_the_next_run(install: Install, tmp_path: Path) 
     )
     assert _wait_until(lambda: not _alive(postmaster), 30)
     assert not data_dir.exists()
+
+
+def test_a_server_to_try_the_library_by_hand(install: Install) -> None:
+    """`python -m tests.pg_server` (the generated README's server for trying the library):
+    its URL serves the library's CLI; Ctrl-C stops the server and deletes its data."""
+    project = install("defaults", VARIANTS["defaults"], RUNNABLE["defaults"])
+    proc = subprocess.Popen(
+        [str(project.bin / "python"), "-m", "tests.pg_server"],
+        cwd=project.path,
+        env=subprocess_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().strip()
+        data_dir = Path(tempfile.gettempdir()) / f"pgdbm-test-pg-{proc.pid}"
+        postmaster = _postmaster_pid(data_dir)
+        for command, said in [("migrate", "up to date (1 applied now)"), ("status", "up to date")]:
+            out = project.run(project.bin / "python", "-m", "my_library", "--dsn", url, command)
+            assert out.stdout.rstrip().endswith(said), out.stdout
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert _wait_until(lambda: not _alive(postmaster), 30), err
+    assert not data_dir.exists()
