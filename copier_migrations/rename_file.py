@@ -38,13 +38,17 @@ def main(argv: list[str]) -> int:
     if git("cat-file", "-e", f"{from_ref}^{{commit}}", cwd=template_dir).returncode != 0:
         print(f"{from_ref} is not a commit of the template at {template_dir}", file=sys.stderr)
         return 1
-    base = git("show", f"{from_ref}:{template_old_path}", cwd=template_dir)
-    if base.returncode != 0:
+    old_file = f"{from_ref}:{template_old_path}"
+    if git("rev-parse", "-q", "--verify", old_file, cwd=template_dir).returncode != 0:
         # The template did not ship the file at that release: the project's file is the
-        # author's own (a project made from a commit older than the rename's, say, now
-        # updating to a tagged release), so there are no edits to carry and it stays.
+        # author's own (the project came from a commit that already had the new name, say,
+        # and now updates to a tagged release), so there are no edits to carry and it stays.
         print(f"{old_path} is not the template's at {from_ref}: left as it is")
         return 0
+    base = git("show", old_file, cwd=template_dir)
+    if base.returncode != 0:
+        print(base.stderr.decode(), file=sys.stderr)
+        return 1
     new = Path(new_path)
     with tempfile.TemporaryDirectory() as tmp:
         base_file, merged = Path(tmp, "base"), Path(tmp, "merged")

@@ -244,9 +244,11 @@ def test_killed_run_is_reaped_by_the_next_run(install: Install, tmp_path: Path) 
     assert not data_dir.exists()
 
 
-def test_a_server_to_try_the_library_by_hand(install: Install) -> None:
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_server_to_try_the_library_by_hand(install: Install, sig: signal.Signals) -> None:
     """`python -m tests.dev_server` (the generated README's server for trying the library):
-    its URL serves the library's CLI; Ctrl-C stops the server and deletes its data."""
+    its URL serves the library's CLI; Ctrl-C or SIGTERM stops it and deletes its data."""
     project = install("defaults", VARIANTS["defaults"], RUNNABLE["defaults"])
     proc = subprocess.Popen(
         [str(project.bin / "python"), "-m", "tests.dev_server"],
@@ -258,15 +260,21 @@ def test_a_server_to_try_the_library_by_hand(install: Install) -> None:
     )
     try:
         assert proc.stdout is not None
-        url = proc.stdout.readline().strip()
+        url = proc.stdout.readline().strip()  # the first line; "" if it ended instead
+        if not url:
+            _, err = proc.communicate(timeout=60)
+            raise AssertionError(f"no URL printed; exit {proc.returncode}: {err}")
         data_dir = Path(tempfile.gettempdir()) / f"pgdbm-test-pg-{proc.pid}"
         postmaster = _postmaster_pid(data_dir)
         for command, said in [("migrate", "up to date (1 applied now)"), ("status", "up to date")]:
             out = project.run(project.bin / "python", "-m", "my_library", "--dsn", url, command)
             assert out.stdout.rstrip().endswith(said), out.stdout
-    finally:
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(sig)
         _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
     assert proc.returncode == 0, err
     assert _wait_until(lambda: not _alive(postmaster), 30), err
     assert not data_dir.exists()
