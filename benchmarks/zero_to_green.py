@@ -130,12 +130,13 @@ def main() -> None:
             for n in range(1, count + 1):
                 copy, test = one_run(template, work, route, env)
                 # With one run, its figure is the only one (whatever the cache held).
-                note = "  (fills the cache)" if n == 1 and count > 1 else ""
+                warming = n == 1 and count > 1
+                note = "  (fills the cache)" if warming else ""
                 print(
                     f"  run {n}: {copy + test:5.1f} s = copier copy {copy:4.1f} s"
                     f" + command {test:5.1f} s{note}"
                 )
-                if n > 1 or count == 1:
+                if not warming:
                     totals.append(copy + test)
             best[route] = min(totals)
             install = install_only(template, work, route, env)
