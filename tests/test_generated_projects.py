@@ -171,6 +171,12 @@ def _wait_until(predicate: Callable[[], bool], seconds: float) -> bool:
     return predicate()
 
 
+def _assert_server_gone(postmaster: int, data_dir: Path, output: str = "") -> None:
+    """The embedded server stopped (within 30 s) and its data directory is deleted."""
+    assert _wait_until(lambda: not _alive(postmaster), 30), output
+    assert not data_dir.exists(), output
+
+
 def _start_held_run(project: Installed, tmp_path: Path) -> tuple[subprocess.Popen[str], Path, int]:
     """Start the generated suite on a test that waits with the embedded server running."""
     copy = tmp_path / "held"
@@ -213,8 +219,7 @@ def test_interrupted_run_leaves_no_server(
     proc.send_signal(sig)
     output, _ = proc.communicate(timeout=120)
     assert proc.returncode != 0, output
-    assert _wait_until(lambda: not _alive(postmaster), 30), output
-    assert not data_dir.exists(), output
+    _assert_server_gone(postmaster, data_dir, output)
 
 
 def test_killed_run_is_reaped_by_the_next_run(install: Install, tmp_path: Path) -> None:
@@ -240,8 +245,7 @@ def test_killed_run_is_reaped_by_the_next_run(install: Install, tmp_path: Path) 
         cwd=project.path,
         env=env,
     )
-    assert _wait_until(lambda: not _alive(postmaster), 30)
-    assert not data_dir.exists()
+    _assert_server_gone(postmaster, data_dir)
 
 
 @pytest.mark.timeout(180)
@@ -276,5 +280,4 @@ def test_a_server_to_try_the_library_by_hand(install: Install, sig: signal.Signa
             proc.kill()
             proc.communicate()
     assert proc.returncode == 0, err
-    assert _wait_until(lambda: not _alive(postmaster), 30), err
-    assert not data_dir.exists()
+    _assert_server_gone(postmaster, data_dir, err)
