@@ -16,10 +16,14 @@ from pathlib import Path
 from typing import Any
 
 import copier
+import yaml
 
 REPO = Path(__file__).resolve().parent.parent
 TEMPLATE_FILES = ("copier.yml", "template", "copier_migrations")
-SUPPORTED_PYTHONS = ("3.10", "3.11", "3.12", "3.13")
+# The floors copier.yml offers, and the one a project gets when nobody answers python_min.
+_PYTHON_MIN = yaml.safe_load((REPO / "copier.yml").read_text())["python_min"]
+SUPPORTED_PYTHONS: tuple[str, ...] = tuple(_PYTHON_MIN["choices"])
+DEFAULT_PYTHON_MIN: str = _PYTHON_MIN["default"]
 
 
 def snapshot_template(dst: Path) -> Path:
@@ -203,7 +207,7 @@ CUSTOM_ANSWERS: dict[str, Any] = {
     "description": 'Ledger "entries" for Acme\'s back office',
     "author_name": "Acme Platform Team",
     "author_email": "platform@acme.example",
-    "python_min": "3.11",
+    "python_min": "3.10",  # the oldest floor offered (the default is 3.11)
     "license": "Apache-2.0",
 }
 

@@ -14,11 +14,13 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import mypy
 import pytest
+import trove_classifiers
 import yaml
 from packaging.requirements import Requirement
 
-from tests.support import CUSTOM_ANSWERS, REPO, render
+from tests.support import CUSTOM_ANSWERS, REPO, SUPPORTED_PYTHONS, render
 
 
 @cache
@@ -316,6 +318,84 @@ def test_package_names_refused_cover_this_pythons_stdlib() -> None:
     """Every public module of the running Python's standard library is refused."""
     stdlib = {name for name in sys.stdlib_module_names if not name.startswith("_")}
     assert stdlib - computed("reserved_module_names") == set()
+
+
+def _key(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split("."))
+
+
+# Python releases this machine may lack, up to python_newest, are read from the typeshed
+# stubs that mypy ships: its VERSIONS file says in which releases each stdlib module exists,
+# and builtins.pyi guards what a release added with `sys.version_info >= (3, N)`.
+TYPESHED = Path(mypy.__file__).parent / "typeshed" / "stdlib"
+
+
+def _version_guard(test: ast.expr) -> tuple[int, ...] | None:
+    """(3, N) for `sys.version_info >= (3, N)`, else None."""
+    if (
+        isinstance(test, ast.Compare)
+        and ast.unparse(test.left) == "sys.version_info"
+        and isinstance(test.ops[0], ast.GtE)
+    ):
+        return tuple(ast.literal_eval(test.comparators[0]))
+    return None
+
+
+def _typeshed_builtins(newest: tuple[int, ...]) -> tuple[set[str], set[tuple[int, ...]]]:
+    """The names builtins.pyi defines for some Python up to ``newest`` (any platform), and
+    the releases its guards name."""
+    names: set[str] = set()
+    guards: set[tuple[int, ...]] = set()
+
+    def visit(body: list[ast.stmt], applies: bool) -> None:
+        for node in body:
+            if isinstance(node, ast.ClassDef | ast.FunctionDef) and applies:
+                names.add(node.name)
+            elif isinstance(node, ast.AnnAssign | ast.Assign) and applies:
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                names.update(t.id for t in targets if isinstance(t, ast.Name))
+            elif isinstance(node, ast.If):
+                since = _version_guard(node.test)
+                guards.update([since] if since else [])
+                visit(node.body, applies and (since is None or since <= newest))
+                visit(node.orelse, applies)
+
+    visit(ast.parse((TYPESHED / "builtins.pyi").read_text()).body, True)
+    return names, guards
+
+
+def test_package_names_refused_cover_the_stdlib_of_every_supported_python() -> None:
+    """The same for the oldest floor offered up to python_newest, by typeshed."""
+    oldest, newest = _key(SUPPORTED_PYTHONS[0]), _key(config()["python_newest"]["default"])
+    modules = set()
+    for line in (TYPESHED / "VERSIONS").read_text().splitlines():
+        name, _, versions = line.split("#")[0].partition(":")
+        first, _, last = versions.strip().partition("-")
+        if not first or "." in name or name.startswith("_"):
+            continue  # a comment, a submodule or a private module
+        if _key(first) <= newest and (not last or _key(last) >= oldest):
+            modules.add(name.strip())
+    assert {"asyncio", "tomllib", "annotationlib", "profiling"} <= modules  # 3.4 to 3.15
+    assert modules - computed("reserved_module_names") == set()
+
+
+def test_class_names_refused_cover_the_builtins_of_every_supported_python() -> None:
+    """Every capitalized builtin up to python_newest, on any platform, by typeshed."""
+    newest = _key(config()["python_newest"]["default"])
+    names, guards = _typeshed_builtins(newest)
+    assert newest in guards, f"mypy's typeshed does not know Python {newest}: upgrade mypy"
+    capitalized = {name for name in names if name[:1].isupper()}
+    assert {"ValueError", "ExceptionGroup", "PythonFinalizationError"} <= capitalized
+    assert capitalized - computed("python_builtin_names") == set()
+
+
+def test_python_newest_is_a_released_python_past_every_floor() -> None:
+    """The generated classifiers and CI matrix end at python_newest: a trove classifier
+    exists for it, and it is no older than any offered floor or any Python found here."""
+    newest = config()["python_newest"]["default"]
+    assert f"Programming Language :: Python :: {newest}" in trove_classifiers.classifiers
+    assert all(_key(floor) < _key(newest) for floor in SUPPORTED_PYTHONS)
+    assert _key(f"{sys.version_info.major}.{sys.version_info.minor}") <= _key(newest)
 
 
 def test_class_names_refused_cover_this_pythons_builtins() -> None:

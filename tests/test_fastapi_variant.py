@@ -238,14 +238,17 @@ def test_fastapi_variant_is_ruff_clean_for_any_names(
 # ---------------------------------------------------------------- installed: suite and lint
 
 
-PYTHON = python_for("3.10")  # the default floor, whose FastAPI and schemathesis are older
+# Installed on the oldest floor offered, whose FastAPI and schemathesis are the oldest releases.
+OLDEST_FLOOR = "3.10"
+INSTALLED = {**FASTAPI, "python_min": OLDEST_FLOOR}
+PYTHON = python_for(OLDEST_FLOOR)
 MIN_API_TESTS_PER_MODE = 12
 
 
 def _installed(install: Install) -> Installed:
     if PYTHON is None:
         pytest.skip("no Python 3.10 or newer")
-    return install("fastapi", FASTAPI, PYTHON)
+    return install("fastapi", INSTALLED, PYTHON)
 
 
 @pytest.mark.generated_suite

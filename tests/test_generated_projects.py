@@ -18,6 +18,7 @@ import pytest
 
 from tests.support import (
     CUSTOM_ANSWERS,
+    DEFAULT_PYTHON_MIN,
     SUPPORTED_PYTHONS,
     UV,
     Installed,
@@ -46,13 +47,13 @@ VARIANTS: dict[str, dict[str, Any]] = {
             "schema_name": "orders",
         }
         for version in SUPPORTED_PYTHONS
-        if version not in {"3.10", "3.11"}  # the floors of "defaults" and "custom"
+        if version not in {DEFAULT_PYTHON_MIN, CUSTOM_ANSWERS["python_min"]}
     },
 }
 RUNNABLE = {
     name: python
     for name, answers in VARIANTS.items()
-    if (python := python_for(answers.get("python_min", "3.10"))) is not None
+    if (python := python_for(answers.get("python_min", DEFAULT_PYTHON_MIN))) is not None
 }
 MIN_TESTS_PER_MODE = 13  # the library tests the template ships, per mode
 

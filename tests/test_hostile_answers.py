@@ -171,7 +171,7 @@ VALID: dict[str, st.SearchStrategy[str]] = {
     "description": one_line,
     "author_name": one_line,
     "author_email": st.from_regex(EMAIL, fullmatch=True),
-    "python_min": st.sampled_from(["3.10", "3.11", "3.12", "3.13"]),
+    "python_min": st.sampled_from(CONFIG["python_min"]["choices"]),
     "license": st.sampled_from(["MIT", "Apache-2.0", "BSD-3-Clause", "Proprietary"]),
     "copyright_year": st.from_regex(r"[0-9]{4}(-[0-9]{4})?", fullmatch=True),
     "repository_url": st.from_regex(REPOSITORY_URL, fullmatch=True).filter(
@@ -183,7 +183,8 @@ VALID: dict[str, st.SearchStrategy[str]] = {
 # Answers at, or just over, the edge of each rule.
 EDGES: dict[str, list[str]] = {
     "package_name": ["a", "match", "lib_", "none", "record", "pg_x", "order", "json", "yaml",
-                     "pre_commit", "_x", "__main__", "class", "None", "p" * 31, "pydantic_core"],
+                     "pre_commit", "_x", "__main__", "class", "None", "p" * 31, "pydantic_core",
+                     "profiling"],
     "distribution_name": ["pgdbm", "PGDBM", "pytest_asyncio", "pydantic.core", "pre--commit",
                           "a", "d" * 60, "d" * 61, "1", "x.y", "-x"],
     "class_name": ["None", "True", "False", "ValueError", "Ellipsis", "Record", "API",

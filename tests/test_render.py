@@ -114,13 +114,13 @@ def test_custom_answers_reach_every_file(generate: Callable[..., Path]) -> None:
     meta = tomllib.loads(files["pyproject.toml"].decode())
     assert meta["project"]["name"] == "acme-ledger-db"
     assert meta["project"]["description"] == CUSTOM_ANSWERS["description"]
-    assert meta["project"]["requires-python"] == ">=3.11"
+    assert meta["project"]["requires-python"] == ">=3.10"
     assert meta["project"]["license"] == "Apache-2.0"
     assert meta["project"]["authors"] == [
         {"name": "Acme Platform Team", "email": "platform@acme.example"}
     ]
     assert "target-version" not in meta["tool"]["ruff"]  # ruff reads requires-python
-    assert meta["tool"]["mypy"]["python_version"] == "3.11"
+    assert meta["tool"]["mypy"]["python_version"] == "3.10"
     assert meta["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"] == ["src/acme_ledger"]
 
     core = files["src/acme_ledger/core.py"].decode()
@@ -343,15 +343,39 @@ def test_rendered_project_is_ruff_and_mypy_strict_clean(
     assert meta["tool"]["mypy"]["strict"] is True
 
 
+def test_rendered_project_type_checks_against_the_newest_python(
+    generate: Callable[..., Path], mypy_cache: Callable[[str], Path]
+) -> None:
+    """The CI matrix ends at python_newest, which this machine may not have: mypy --strict
+    against that release's stdlib stubs shows first what it removed or changed."""
+    config = yaml.safe_load((REPO / "copier.yml").read_text())
+    newest = config["python_newest"]["default"]
+    project = generate({}, name="newest")
+    proc = subprocess.run(
+        [sys.executable, "-m", "mypy", "--python-version", newest, "--cache-dir",
+         str(mypy_cache(newest))],
+        cwd=project, env=subprocess_env(), capture_output=True, text=True,
+    )  # fmt: skip
+    assert proc.returncode == 0, f"{proc.stdout}\n{proc.stderr}"
+    assert "no issues found" in proc.stdout
+
+
 def test_ci_workflow_tests_each_python_and_checks_for_template_updates(
     generate: Callable[..., Path],
 ) -> None:
-    """The generated CI tests every supported Python and runs `copier check-update`."""
-    workflow = yaml.safe_load(
-        (generate({"python_min": "3.12"}) / ".github/workflows/ci.yml").read_text()
-    )
+    """The generated CI tests every supported Python, the ones the classifiers name, and
+    runs `copier check-update`."""
+    project = generate({"python_min": "3.12"})
+    workflow = yaml.safe_load((project / ".github/workflows/ci.yml").read_text())
     test_job = workflow["jobs"]["test"]
-    assert test_job["strategy"]["matrix"]["python-version"] == ["3.12", "3.13"]
+    assert test_job["strategy"]["matrix"]["python-version"] == ["3.12", "3.13", "3.14", "3.15"]
+    classifiers = tomllib.loads((project / "pyproject.toml").read_text())["project"]["classifiers"]
+    prefix = "Programming Language :: Python :: 3."
+    assert [
+        c.removeprefix("Programming Language :: Python :: ")
+        for c in classifiers
+        if c.startswith(prefix)
+    ] == test_job["strategy"]["matrix"]["python-version"]
     assert test_job["env"]["UV_PYTHON"] == "${{ matrix.python-version }}"
     update_steps = " ".join(str(step) for step in workflow["jobs"]["template-update"]["steps"])
     assert "copier check-update --quiet" in update_steps

@@ -25,6 +25,7 @@ import pytest
 import yaml
 
 from tests.support import (
+    DEFAULT_PYTHON_MIN,
     REPO,
     TEMPLATE_FILES,
     Installed,
@@ -430,12 +431,16 @@ def test_machinery_fix_reaches_an_edited_project_without_conflict(
 def test_untouched_project_updates_from_oldest_to_newest_in_one_step(
     history: Path, tmp_path: Path
 ) -> None:
-    """`copier update --defaults` from v1.0.0 gives exactly a fresh copy of v1.3.0."""
+    """`copier update --defaults` from v1.0.0 gives exactly a fresh copy of v1.3.0 with the
+    same answers: a recorded answer outlives a new default (v1.0.0's python_min 3.10)."""
     project = generate_at(history, tmp_path / "old", OLDEST)
+    recorded = yaml.safe_load((project / ".copier-answers.yml").read_text())["python_min"]
+    assert recorded != DEFAULT_PYTHON_MIN
     copier_cli(project, "update", "--defaults", "--trust")
     fresh = tmp_path / "fresh"
     copier_cli(
-        tmp_path, "copy", "--defaults", "--trust", "--vcs-ref", NEWEST, str(history), str(fresh)
-    )
+        tmp_path, "copy", "--defaults", "--trust", "--vcs-ref", NEWEST,
+        "--data", f"python_min={recorded}", str(history), str(fresh),
+    )  # fmt: skip
     updated_tree = {k: v for k, v in tree(project).items() if not k.startswith(".git/")}
     assert updated_tree == tree(fresh)
