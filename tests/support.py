@@ -20,10 +20,26 @@ import yaml
 
 REPO = Path(__file__).resolve().parent.parent
 TEMPLATE_FILES = ("copier.yml", "template", "copier_migrations")
-# The floors copier.yml offers, and the one a project gets when nobody answers python_min.
-_PYTHON_MIN = yaml.safe_load((REPO / "copier.yml").read_text())["python_min"]
-SUPPORTED_PYTHONS: tuple[str, ...] = tuple(_PYTHON_MIN["choices"])
-DEFAULT_PYTHON_MIN: str = _PYTHON_MIN["default"]
+
+
+@cache
+def template_config() -> dict[str, Any]:
+    """copier.yml as loaded, parsed once per test session (read it, do not change it)."""
+    loaded: dict[str, Any] = yaml.safe_load((REPO / "copier.yml").read_text())
+    return loaded
+
+
+def computed_list(name: str) -> Any:
+    """A ``when: false`` value of copier.yml, kept there as one YAML string so that Copier
+    renders it once; here, parsed."""
+    return yaml.safe_load(template_config()[name]["default"])
+
+
+# The floors copier.yml offers, the one a project gets when nobody answers python_min, and
+# the newest Python its classifiers and CI matrix reach.
+SUPPORTED_PYTHONS: tuple[str, ...] = tuple(template_config()["python_min"]["choices"])
+DEFAULT_PYTHON_MIN: str = template_config()["python_min"]["default"]
+PYTHON_NEWEST: str = template_config()["python_newest"]["default"]
 
 
 def snapshot_template(dst: Path) -> Path:

@@ -10,7 +10,6 @@ import re
 import sys
 import tomllib
 from collections.abc import Callable
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -20,18 +19,18 @@ import trove_classifiers
 import yaml
 from packaging.requirements import Requirement
 
-from tests.support import CUSTOM_ANSWERS, REPO, SUPPORTED_PYTHONS, render
-
-
-@cache
-def config() -> dict[str, Any]:
-    loaded: dict[str, Any] = yaml.safe_load((REPO / "copier.yml").read_text())
-    return loaded
+from tests.support import (
+    CUSTOM_ANSWERS,
+    PYTHON_NEWEST,
+    SUPPORTED_PYTHONS,
+    computed_list,
+    render,
+    template_config,
+)
 
 
 def computed(name: str) -> set[str]:
-    """A `when: false` list of copier.yml (one YAML string there, so Copier renders it once)."""
-    return set(yaml.safe_load(config()[name]["default"]))
+    return set(computed_list(name))
 
 
 BAD_ANSWERS: list[tuple[str, Any, str]] = [
@@ -142,7 +141,7 @@ def test_bad_answer_is_refused_with_its_rule(
     (dst / "keep.txt").write_text("the user's own file")
     with pytest.raises(ValueError, match=message) as error:
         render(template, dst, {question: answer})
-    if "choices" in config()[question]:
+    if "choices" in template_config()[question]:
         assert str(error.value).startswith(f"Invalid choice for '{question}'")
     else:
         # Copier names the question, and so do the validator's own words (prompts show those).
@@ -152,7 +151,7 @@ def test_bad_answer_is_refused_with_its_rule(
     assert (dst / "keep.txt").read_text() == "the user's own file"
 
 
-COMPUTED = sorted(k for k, q in config().items() if k[0] != "_" and q.get("when") is False)
+COMPUTED = sorted(k for k, q in template_config().items() if k[0] != "_" and q.get("when") is False)
 
 
 @pytest.mark.parametrize("name", COMPUTED)
@@ -160,7 +159,7 @@ def test_a_computed_value_cannot_be_set(template: Path, tmp_path: Path, name: st
     """`--data python_keywords=[]` would let `class` through as a package name: refused,
     nothing written, whatever the value (even the default itself)."""
     assert len(COMPUTED) >= 8
-    spec = config()[name]
+    spec = template_config()[name]
     other: list[str] | str = [] if spec["type"] == "json" else "[x]"
     dst = tmp_path / "project"
     dst.mkdir()
@@ -293,7 +292,7 @@ def test_names_derived_from_a_typed_package_name_are_valid(
 
 def test_every_question_has_a_default_and_help() -> None:
     """`copier copy --defaults` and `copier update --defaults` need a default everywhere."""
-    questions = {k: v for k, v in config().items() if not k.startswith("_")}
+    questions = {k: v for k, v in template_config().items() if not k.startswith("_")}
     asked = {k: v for k, v in questions.items() if v.get("when") is not False}
     assert len(asked) >= 10
     for name, spec in questions.items():
@@ -304,7 +303,7 @@ def test_every_question_has_a_default_and_help() -> None:
 
 def test_every_regex_validator_compares_the_whole_answer() -> None:
     """`$` also matches before a final newline: anchored patterns must end with \\Z."""
-    for name, spec in config().items():
+    for name, spec in template_config().items():
         validator = spec.get("validator", "") if isinstance(spec, dict) else ""
         for pattern in re.findall(r"regex_search\((['\"])(.*?)\1\)", validator):
             if pattern[1].startswith("^"):
@@ -366,7 +365,7 @@ def _typeshed_builtins(newest: tuple[int, ...]) -> tuple[set[str], set[tuple[int
 
 def test_package_names_refused_cover_the_stdlib_of_every_supported_python() -> None:
     """The same for the oldest floor offered up to python_newest, by typeshed."""
-    oldest, newest = _key(SUPPORTED_PYTHONS[0]), _key(config()["python_newest"]["default"])
+    oldest, newest = _key(SUPPORTED_PYTHONS[0]), _key(PYTHON_NEWEST)
     modules = set()
     for line in (TYPESHED / "VERSIONS").read_text().splitlines():
         name, _, versions = line.split("#")[0].partition(":")
@@ -381,7 +380,7 @@ def test_package_names_refused_cover_the_stdlib_of_every_supported_python() -> N
 
 def test_class_names_refused_cover_the_builtins_of_every_supported_python() -> None:
     """Every capitalized builtin up to python_newest, on any platform, by typeshed."""
-    newest = _key(config()["python_newest"]["default"])
+    newest = _key(PYTHON_NEWEST)
     names, guards = _typeshed_builtins(newest)
     assert newest in guards, f"mypy's typeshed does not know Python {newest}: upgrade mypy"
     capitalized = {name for name in names if name[:1].isupper()}
@@ -392,10 +391,9 @@ def test_class_names_refused_cover_the_builtins_of_every_supported_python() -> N
 def test_python_newest_is_a_released_python_past_every_floor() -> None:
     """The generated classifiers and CI matrix end at python_newest: a trove classifier
     exists for it, and it is no older than any offered floor or any Python found here."""
-    newest = config()["python_newest"]["default"]
-    assert f"Programming Language :: Python :: {newest}" in trove_classifiers.classifiers
-    assert all(_key(floor) < _key(newest) for floor in SUPPORTED_PYTHONS)
-    assert _key(f"{sys.version_info.major}.{sys.version_info.minor}") <= _key(newest)
+    assert f"Programming Language :: Python :: {PYTHON_NEWEST}" in trove_classifiers.classifiers
+    assert all(_key(floor) < _key(PYTHON_NEWEST) for floor in SUPPORTED_PYTHONS)
+    assert _key(f"{sys.version_info.major}.{sys.version_info.minor}") <= _key(PYTHON_NEWEST)
 
 
 def test_class_names_refused_cover_this_pythons_builtins() -> None:

@@ -24,7 +24,6 @@ from urllib.request import Request, urlopen
 
 import asyncpg
 import pytest
-import yaml
 
 from tests.postgres_server import postgres_url
 from tests.support import (
@@ -32,6 +31,7 @@ from tests.support import (
     REPO,
     UV,
     Installed,
+    computed_list,
     pip_install,
     python_for,
     python_version,
@@ -62,14 +62,12 @@ WORDS_OF_THE_OPTION = re.compile(r"fastapi|starlette|uvicorn|httpx|schemathesis|
 
 def _reserved(kind: str) -> set[str]:
     """One list of copier.yml's ``fastapi_reserved_names`` (modules, distributions, classes)."""
-    config = yaml.safe_load((REPO / "copier.yml").read_text())
-    names: dict[str, list[str]] = yaml.safe_load(config["fastapi_reserved_names"]["default"])
+    names: dict[str, list[str]] = computed_list("fastapi_reserved_names")
     return set(names[kind])
 
 
 def _computed(name: str) -> set[str]:
-    config = yaml.safe_load((REPO / "copier.yml").read_text())
-    return set(yaml.safe_load(config[name]["default"]))
+    return set(computed_list(name))
 
 
 def _requirements(pyproject: dict[str, Any]) -> dict[str, list[str]]:

@@ -26,7 +26,6 @@ import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
-from typing import Any
 
 import pytest
 import yaml
@@ -36,9 +35,9 @@ from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 from packaging.metadata import Metadata
 
-from tests.support import REPO, render
+from tests.support import computed_list, render, template_config
 
-CONFIG: dict[str, Any] = yaml.safe_load((REPO / "copier.yml").read_text())
+CONFIG = template_config()
 # with_fastapi (a yes/no choice) stays at its default here: the FastAPI variant's names and
 # its installed suite are tested in tests/test_fastapi_variant.py.
 ORDER = [
@@ -49,7 +48,7 @@ ORDER = [
 
 
 def _computed(name: str) -> set[str]:
-    return set(yaml.safe_load(CONFIG[name]["default"]))
+    return set(computed_list(name))
 
 
 RESERVED_MODULES = _computed("reserved_module_names")

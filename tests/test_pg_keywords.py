@@ -9,17 +9,15 @@ from collections.abc import Iterator
 
 import asyncpg
 import pytest
-import yaml
 
 from tests.postgres_server import postgres_url
-from tests.support import REPO
+from tests.support import REPO, computed_list
 
 KEYWORDS_MODULE = REPO / "template/src/{{ package_name }}/_pg_keywords.py"
 
 
 def copier_keywords() -> set[str]:
-    config = yaml.safe_load((REPO / "copier.yml").read_text())
-    return set(yaml.safe_load(config["postgres_reserved_keywords"]["default"]))
+    return set(computed_list("postgres_reserved_keywords"))
 
 
 def library_keywords() -> frozenset[str]:

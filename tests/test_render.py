@@ -20,7 +20,16 @@ from copier._jinja_ext import YieldExtension, get_yield_context
 from copier.errors import InvalidConfigFileError
 
 from tests import copier_memo, jinja_cache
-from tests.support import CUSTOM_ANSWERS, REPO, SUPPORTED_PYTHONS, git, subprocess_env, tree
+from tests.support import (
+    CUSTOM_ANSWERS,
+    PYTHON_NEWEST,
+    REPO,
+    SUPPORTED_PYTHONS,
+    git,
+    subprocess_env,
+    template_config,
+    tree,
+)
 
 DEFAULT_FILES = {
     ".copier-answers.yml",
@@ -96,8 +105,9 @@ def test_answers_file_records_the_answers_for_updates(generate: Callable[..., Pa
     for key, value in CUSTOM_ANSWERS.items():
         assert answers[key] == value
     assert "_src_path" in answers
-    config = yaml.safe_load((REPO / "copier.yml").read_text())
-    computed = {k for k, v in config.items() if isinstance(v, dict) and v.get("when") is False}
+    computed = {
+        k for k, v in template_config().items() if isinstance(v, dict) and v.get("when") is False
+    }
     assert "postgres_reserved_keywords" in computed
     assert not computed & set(answers)
 
@@ -348,12 +358,10 @@ def test_rendered_project_type_checks_against_the_newest_python(
 ) -> None:
     """The CI matrix ends at python_newest, which this machine may not have: mypy --strict
     against that release's stdlib stubs shows first what it removed or changed."""
-    config = yaml.safe_load((REPO / "copier.yml").read_text())
-    newest = config["python_newest"]["default"]
     project = generate({}, name="newest")
     proc = subprocess.run(
-        [sys.executable, "-m", "mypy", "--python-version", newest, "--cache-dir",
-         str(mypy_cache(newest))],
+        [sys.executable, "-m", "mypy", "--python-version", PYTHON_NEWEST, "--cache-dir",
+         str(mypy_cache(PYTHON_NEWEST))],
         cwd=project, env=subprocess_env(), capture_output=True, text=True,
     )  # fmt: skip
     assert proc.returncode == 0, f"{proc.stdout}\n{proc.stderr}"
