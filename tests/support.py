@@ -29,15 +29,25 @@ def template_config() -> dict[str, Any]:
     return loaded
 
 
-def computed_list(name: str) -> Any:
+def computed_value(name: str) -> Any:
     """A ``when: false`` value of copier.yml, kept there as one YAML string so that Copier
     renders it once; here, parsed."""
     return yaml.safe_load(template_config()[name]["default"])
 
 
+def computed_set(name: str) -> set[str]:
+    """A ``when: false`` list of copier.yml, as a set."""
+    return set(computed_value(name))
+
+
+def computed_names() -> list[str]:
+    """The ``when: false`` values of copier.yml: computed by the template, never asked."""
+    return [k for k, v in template_config().items() if k[0] != "_" and v.get("when") is False]
+
+
 # The floors copier.yml offers, the one a project gets when nobody answers python_min, and
 # the newest Python its classifiers and CI matrix reach.
-SUPPORTED_PYTHONS: tuple[str, ...] = tuple(template_config()["python_min"]["choices"])
+PYTHON_FLOORS: tuple[str, ...] = tuple(template_config()["python_min"]["choices"])
 DEFAULT_PYTHON_MIN: str = template_config()["python_min"]["default"]
 PYTHON_NEWEST: str = template_config()["python_newest"]["default"]
 

@@ -6,7 +6,9 @@ from __future__ import annotations
 import ast
 import builtins
 import importlib.metadata
+import json
 import re
+import subprocess
 import sys
 import tomllib
 from collections.abc import Callable
@@ -18,20 +20,19 @@ import pytest
 import trove_classifiers
 import yaml
 from packaging.requirements import Requirement
+from packaging.version import Version
 
 from tests.support import (
     CUSTOM_ANSWERS,
+    PYTHON_FLOORS,
     PYTHON_NEWEST,
-    SUPPORTED_PYTHONS,
-    computed_list,
+    UV,
+    computed_names,
+    computed_set,
     render,
+    subprocess_env,
     template_config,
 )
-
-
-def computed(name: str) -> set[str]:
-    return set(computed_list(name))
-
 
 BAD_ANSWERS: list[tuple[str, Any, str]] = [
     ("project_name", "   ", "project_name must not be empty"),
@@ -151,21 +152,27 @@ def test_bad_answer_is_refused_with_its_rule(
     assert (dst / "keep.txt").read_text() == "the user's own file"
 
 
-COMPUTED = sorted(k for k, q in template_config().items() if k[0] != "_" and q.get("when") is False)
+COMPUTED = sorted(computed_names())
 
 
 @pytest.mark.parametrize("name", COMPUTED)
 def test_a_computed_value_cannot_be_set(template: Path, tmp_path: Path, name: str) -> None:
     """`--data python_keywords=[]` would let `class` through as a package name: refused,
-    nothing written, whatever the value (even the default itself)."""
+    nothing written, whatever the value (even the default itself). The values above the
+    questions are refused before the package name `class` is; those computed from answers
+    (below them) are set with valid answers."""
     assert len(COMPUTED) >= 8
     spec = template_config()[name]
     other: list[str] | str = [] if spec["type"] == "json" else "[x]"
+    order = list(template_config())
+    answers = {"package_name": "class"} if order.index(name) < order.index("package_name") else {}
     dst = tmp_path / "project"
     dst.mkdir()
-    for value in (other, spec["default"]):
+    # A default that Jinja computes from the answers is no value one could pass as such.
+    literal_default = [] if "{%" in spec["default"] else [spec["default"]]
+    for value in (other, *literal_default):
         with pytest.raises(ValueError, match="it is not a question and cannot be set") as error:
-            render(template, dst, {name: value, "package_name": "class"})
+            render(template, dst, {name: value, **answers})
         assert str(error.value).startswith(f"Validation error for question '{name}': computed")
         assert [p.name for p in dst.iterdir()] == []
 
@@ -316,7 +323,7 @@ def test_every_regex_validator_compares_the_whole_answer() -> None:
 def test_package_names_refused_cover_this_pythons_stdlib() -> None:
     """Every public module of the running Python's standard library is refused."""
     stdlib = {name for name in sys.stdlib_module_names if not name.startswith("_")}
-    assert stdlib - computed("reserved_module_names") == set()
+    assert stdlib - computed_set("reserved_module_names") == set()
 
 
 def _key(version: str) -> tuple[int, ...]:
@@ -365,7 +372,7 @@ def _typeshed_builtins(newest: tuple[int, ...]) -> tuple[set[str], set[tuple[int
 
 def test_package_names_refused_cover_the_stdlib_of_every_supported_python() -> None:
     """The same for the oldest floor offered up to python_newest, by typeshed."""
-    oldest, newest = _key(SUPPORTED_PYTHONS[0]), _key(PYTHON_NEWEST)
+    oldest, newest = _key(PYTHON_FLOORS[0]), _key(PYTHON_NEWEST)
     modules = set()
     for line in (TYPESHED / "VERSIONS").read_text().splitlines():
         name, _, versions = line.split("#")[0].partition(":")
@@ -375,7 +382,7 @@ def test_package_names_refused_cover_the_stdlib_of_every_supported_python() -> N
         if _key(first) <= newest and (not last or _key(last) >= oldest):
             modules.add(name.strip())
     assert {"asyncio", "tomllib", "annotationlib", "profiling"} <= modules  # 3.4 to 3.15
-    assert modules - computed("reserved_module_names") == set()
+    assert modules - computed_set("reserved_module_names") == set()
 
 
 def test_class_names_refused_cover_the_builtins_of_every_supported_python() -> None:
@@ -385,23 +392,44 @@ def test_class_names_refused_cover_the_builtins_of_every_supported_python() -> N
     assert newest in guards, f"mypy's typeshed does not know Python {newest}: upgrade mypy"
     capitalized = {name for name in names if name[:1].isupper()}
     assert {"ValueError", "ExceptionGroup", "PythonFinalizationError"} <= capitalized
-    assert capitalized - computed("python_builtin_names") == set()
+    assert capitalized - computed_set("python_builtin_names") == set()
 
 
-def test_python_newest_is_a_released_python_past_every_floor() -> None:
-    """The generated classifiers and CI matrix end at python_newest: a trove classifier
-    exists for it, and it is no older than any offered floor or any Python found here."""
+def _final_pythons_uv_knows() -> set[tuple[int, ...]]:
+    """(major, minor) of every final CPython release uv can install, from the list built
+    into uv (offline: no download, no network)."""
+    proc = subprocess.run(
+        [UV, "python", "list", "--all-versions", "--only-downloads", "--output-format", "json"],
+        env=subprocess_env(UV_OFFLINE="1"), capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return {
+        Version(entry["version"]).release[:2]
+        for entry in json.loads(proc.stdout)
+        if entry["implementation"] == "cpython" and not Version(entry["version"]).is_prerelease
+    }
+
+
+def test_python_newest_is_the_newest_final_release() -> None:
+    """The generated classifiers and CI matrix end at python_newest: it has a final release
+    and a trove classifier, the next one has no final release yet (when it has, this fails:
+    raise python_newest), and every floor offered is older."""
+    released = _final_pythons_uv_knows()
+    newest = _key(PYTHON_NEWEST)
+    assert newest in released, f"uv knows no final release of {PYTHON_NEWEST}: upgrade uv"
+    later = sorted(version for version in released if version > newest)
+    names = ", ".join(".".join(map(str, version)) for version in later)
+    assert later == [], f"Python {names} released: raise python_newest in copier.yml"
     assert f"Programming Language :: Python :: {PYTHON_NEWEST}" in trove_classifiers.classifiers
-    assert all(_key(floor) < _key(PYTHON_NEWEST) for floor in SUPPORTED_PYTHONS)
-    assert _key(f"{sys.version_info.major}.{sys.version_info.minor}") <= _key(PYTHON_NEWEST)
+    assert all(_key(floor) < newest for floor in PYTHON_FLOORS)
+    assert sys.version_info[:2] <= newest
 
 
 def test_class_names_refused_cover_this_pythons_builtins() -> None:
     """Every capitalized builtin of the running Python is refused as a class name."""
     capitalized = {name for name in dir(builtins) if name[:1].isupper()}
     keywords = {"True", "False", "None"}
-    assert capitalized - keywords - computed("python_builtin_names") == set()
-    assert keywords <= computed("python_keywords")
+    assert capitalized - keywords - computed_set("python_builtin_names") == set()
+    assert keywords <= computed_set("python_keywords")
 
 
 def _normalize(name: str) -> str:
@@ -464,7 +492,7 @@ def test_distribution_names_refused_cover_the_dependency_tree(
     """pip cannot install a project named like one of its own requirements: all refused."""
     names, _ = _dependency_closure(project_requirements)
     assert len(names) > 20
-    missing = names - computed("reserved_distribution_names")
+    missing = names - computed_set("reserved_distribution_names")
     assert missing == set(), f"add to reserved_distribution_names in copier.yml: {sorted(missing)}"
 
 
@@ -473,7 +501,7 @@ def test_package_names_refused_cover_the_dependency_tree(project_requirements: l
     _, modules = _dependency_closure(project_requirements)
     assert {"pgdbm", "asyncpg", "pydantic", "yaml", "pre_commit"} <= modules
     public = {m for m in modules if re.fullmatch(r"[a-z][a-z0-9_]*", m)}
-    missing = public - computed("reserved_module_names")
+    missing = public - computed_set("reserved_module_names")
     assert missing == set(), f"add to reserved_module_names in copier.yml: {sorted(missing)}"
 
 
@@ -498,5 +526,7 @@ def test_class_names_refused_cover_the_names_the_generated_modules_bind(
                 bound |= {t.id for t in targets if isinstance(t, ast.Name)}
     capitalized = {name for name in bound if name[:1].isupper()} - {class_name}
     assert capitalized, "no module of the package uses the class name"
-    missing = capitalized - computed("reserved_class_names") - computed("python_builtin_names")
+    missing = (
+        capitalized - computed_set("reserved_class_names") - computed_set("python_builtin_names")
+    )
     assert missing == set(), f"add to reserved_class_names in copier.yml: {sorted(missing)}"

@@ -28,10 +28,13 @@ import pytest
 from tests.postgres_server import postgres_url
 from tests.support import (
     CUSTOM_ANSWERS,
+    PYTHON_FLOORS,
+    PYTHON_NEWEST,
     REPO,
     UV,
     Installed,
-    computed_list,
+    computed_set,
+    computed_value,
     pip_install,
     python_for,
     python_version,
@@ -62,12 +65,8 @@ WORDS_OF_THE_OPTION = re.compile(r"fastapi|starlette|uvicorn|httpx|schemathesis|
 
 def _reserved(kind: str) -> set[str]:
     """One list of copier.yml's ``fastapi_reserved_names`` (modules, distributions, classes)."""
-    names: dict[str, list[str]] = computed_list("fastapi_reserved_names")
+    names: dict[str, list[str]] = computed_value("fastapi_reserved_names")
     return set(names[kind])
-
-
-def _computed(name: str) -> set[str]:
-    return set(computed_list(name))
 
 
 def _requirements(pyproject: dict[str, Any]) -> dict[str, list[str]]:
@@ -194,8 +193,8 @@ def test_class_names_refused_cover_what_api_py_binds(generate: Callable[..., Pat
     missing = (
         capitalized
         - _reserved("classes")
-        - _computed("reserved_class_names")
-        - _computed("python_builtin_names")
+        - computed_set("reserved_class_names")
+        - computed_set("python_builtin_names")
     )
     assert missing == set(), f"add to fastapi_reserved_names.classes in copier.yml: {missing}"
 
@@ -237,7 +236,7 @@ def test_fastapi_variant_is_ruff_clean_for_any_names(
 
 
 # Installed on the oldest floor offered, whose FastAPI and schemathesis are the oldest releases.
-OLDEST_FLOOR = "3.10"
+OLDEST_FLOOR = PYTHON_FLOORS[0]
 INSTALLED = {**FASTAPI, "python_min": OLDEST_FLOOR}
 PYTHON = python_for(OLDEST_FLOOR)
 MIN_API_TESTS_PER_MODE = 12
@@ -245,7 +244,7 @@ MIN_API_TESTS_PER_MODE = 12
 
 def _installed(install: Install) -> Installed:
     if PYTHON is None:
-        pytest.skip("no Python 3.10 or newer")
+        pytest.skip(f"no Python {OLDEST_FLOOR} or newer")
     return install("fastapi", INSTALLED, PYTHON)
 
 
@@ -287,11 +286,13 @@ def test_fastapi_variant_suite_passes_in_both_modes(install: Install, tmp_path: 
 
 @pytest.mark.generated_suite
 def test_fastapi_variant_lints_with_its_own_tools(install: Install) -> None:
-    """ruff and mypy --strict, with FastAPI, httpx, uvicorn and schemathesis installed."""
+    """ruff and mypy --strict, with FastAPI, httpx, uvicorn and schemathesis installed, on
+    the floor and against the newest Python's stubs (what it removed fails here first)."""
     project = _installed(install)
     project.run(project.bin / "ruff", "check", "--no-cache", ".")
     project.run(project.bin / "ruff", "format", "--check", "--no-cache", ".")
     project.run(project.bin / "mypy")
+    project.run(project.bin / "mypy", "--python-version", PYTHON_NEWEST)
 
 
 FIND_NAMES = """
@@ -311,6 +312,19 @@ def top_level(dist):
     return names
 
 everything = {norm(d.metadata["Name"]): top_level(d) for d in md.distributions()}
+# Distributions that a newer Python (sys.argv[2]) installs and this one does not.
+newest = {"python_version": sys.argv[2], "python_full_version": sys.argv[2] + ".0"}
+newer_only = sorted(
+    f"{d.metadata['Name']}: {line}"
+    for d in md.distributions()
+    for line in d.requires or []
+    if norm(Requirement(line).name) not in everything
+    and (marker := Requirement(line).marker) is not None
+    and any(
+        marker.evaluate({**newest, "extra": extra}) and not marker.evaluate({"extra": extra})
+        for extra in re.findall(r'extra == "([^"]+)"', str(marker)) or [""]
+    )
+)
 reached, pending = set(), [Requirement(r) for r in json.loads(sys.argv[1])]
 while pending:
     requirement = pending.pop()
@@ -325,7 +339,7 @@ while pending:
             continue
         pending.append(child)
 added = {name: sorted(mods) for name, mods in everything.items() if name not in reached}
-print(json.dumps(added))
+print(json.dumps({"added": added, "newer_only": newer_only}))
 """
 
 
@@ -346,22 +360,26 @@ def test_names_refused_cover_what_the_fastapi_variant_installs(
     install: Install, generate: Callable[..., Path]
 ) -> None:
     """Every distribution the installed variant has beyond a plain project's requirements,
-    and each of their top-level modules, is refused as a name with the option."""
+    and each of their top-level modules, is refused as a name with the option. They are
+    installed on the oldest floor: no requirement of theirs is one that only a newer Python,
+    up to python_newest, installs."""
     project = _installed(install)
     plain = tomllib.loads((generate(name="plain-requirements") / "pyproject.toml").read_text())
     roots = json.dumps(_plain_requirements(plain))
-    added: dict[str, list[str]] = json.loads(
-        project.run(project.bin / "python", "-c", FIND_NAMES, roots).stdout
+    found = json.loads(
+        project.run(project.bin / "python", "-c", FIND_NAMES, roots, PYTHON_NEWEST).stdout
     )
+    assert found["newer_only"] == [], f"resolve for Python {PYTHON_NEWEST} and add their names"
+    added: dict[str, list[str]] = found["added"]
     added.pop("my-library")
     assert "fastapi" in added
     assert "schemathesis" in added
     modules = {m for mods in added.values() for m in mods if re.fullmatch(r"[a-z][a-z0-9_]*", m)}
     missing_dists = (
-        set(added) - _computed("reserved_distribution_names") - _reserved("distributions")
+        set(added) - computed_set("reserved_distribution_names") - _reserved("distributions")
     )
     assert missing_dists == set(), f"add to fastapi_reserved_names.distributions: {missing_dists}"
-    missing_modules = modules - _computed("reserved_module_names") - _reserved("modules")
+    missing_modules = modules - computed_set("reserved_module_names") - _reserved("modules")
     assert missing_modules == set(), f"add to fastapi_reserved_names.modules: {missing_modules}"
 
 

@@ -19,7 +19,7 @@ import pytest
 from tests.support import (
     CUSTOM_ANSWERS,
     DEFAULT_PYTHON_MIN,
-    SUPPORTED_PYTHONS,
+    PYTHON_FLOORS,
     UV,
     Installed,
     JUnitReport,
@@ -46,7 +46,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
             "class_name": "OrderBook",
             "schema_name": "orders",
         }
-        for version in SUPPORTED_PYTHONS
+        for version in PYTHON_FLOORS
         if version not in {DEFAULT_PYTHON_MIN, CUSTOM_ANSWERS["python_min"]}
     },
 }

@@ -35,7 +35,7 @@ from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 from packaging.metadata import Metadata
 
-from tests.support import computed_list, render, template_config
+from tests.support import computed_set, render, template_config
 
 CONFIG = template_config()
 # with_fastapi (a yes/no choice) stays at its default here: the FastAPI variant's names and
@@ -47,14 +47,10 @@ ORDER = [
 ]
 
 
-def _computed(name: str) -> set[str]:
-    return set(computed_list(name))
-
-
-RESERVED_MODULES = _computed("reserved_module_names")
-RESERVED_DISTRIBUTIONS = _computed("reserved_distribution_names")
-RESERVED_CLASSES = _computed("reserved_class_names") | _computed("python_builtin_names")
-PG_KEYWORDS = _computed("postgres_reserved_keywords")
+RESERVED_MODULES = computed_set("reserved_module_names")
+RESERVED_DISTRIBUTIONS = computed_set("reserved_distribution_names")
+RESERVED_CLASSES = computed_set("reserved_class_names") | computed_set("python_builtin_names")
+PG_KEYWORDS = computed_set("postgres_reserved_keywords")
 
 EXAMPLES = int(os.environ.get("HOSTILE_ANSWERS_EXAMPLES", "200"))
 

@@ -24,7 +24,7 @@ import copier
 import pytest
 import yaml
 
-from tests.support import CUSTOM_ANSWERS, REPO, SUPPORTED_PYTHONS, git, run, subprocess_env
+from tests.support import CUSTOM_ANSWERS, PYTHON_FLOORS, REPO, git, run, subprocess_env
 
 BIN = Path(sys.executable).parent
 PRIVATE_INDEX = "https://pkgs.acme.example/upload/"
@@ -35,7 +35,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "fastapi": {"with_fastapi": True},
     **{
         f"python{version}": {"python_min": version, "package_name": f"lib_{version[2:]}"}
-        for version in SUPPORTED_PYTHONS
+        for version in PYTHON_FLOORS
     },
 }
 

@@ -11,13 +11,13 @@ import asyncpg
 import pytest
 
 from tests.postgres_server import postgres_url
-from tests.support import REPO, computed_list
+from tests.support import REPO, computed_set
 
 KEYWORDS_MODULE = REPO / "template/src/{{ package_name }}/_pg_keywords.py"
 
 
 def copier_keywords() -> set[str]:
-    return set(computed_list("postgres_reserved_keywords"))
+    return computed_set("postgres_reserved_keywords")
 
 
 def library_keywords() -> frozenset[str]:
