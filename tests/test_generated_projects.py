@@ -253,7 +253,8 @@ def test_killed_run_is_reaped_by_the_next_run(install: Install, tmp_path: Path) 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_a_server_to_try_the_library_by_hand(install: Install, sig: signal.Signals) -> None:
     """`python -m tests.dev_server` (the generated README's server for trying the library):
-    its URL serves the library's CLI; Ctrl-C or SIGTERM stops it and deletes its data."""
+    the signal while it starts is ignored (stopping then would leave the server running),
+    its URL serves the library's CLI, and the signal then stops it and deletes its data."""
     project = install("defaults", VARIANTS["defaults"], RUNNABLE["defaults"])
     proc = subprocess.Popen(
         [str(project.bin / "python"), "-m", "tests.dev_server"],
@@ -265,6 +266,9 @@ def test_a_server_to_try_the_library_by_hand(install: Install, sig: signal.Signa
     )
     try:
         assert proc.stdout is not None
+        assert proc.stderr is not None
+        assert proc.stderr.readline() == "Starting PostgreSQL...\n"
+        proc.send_signal(sig)
         url = proc.stdout.readline().strip()  # the first line; "" if it ended instead
         if not url:
             _, err = proc.communicate(timeout=60)
@@ -277,8 +281,13 @@ def test_a_server_to_try_the_library_by_hand(install: Install, sig: signal.Signa
         proc.send_signal(sig)
         _, err = proc.communicate(timeout=60)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+        if proc.poll() is None:  # a failed assert: stop it the way that deletes the server
+            proc.terminate()
+            try:
+                proc.communicate(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.communicate()
     assert proc.returncode == 0, err
+    assert err.endswith("Stopping PostgreSQL...\nStopped; its data is deleted.\n"), err
     _assert_server_gone(postmaster, data_dir, err)

@@ -41,9 +41,11 @@ def main() -> None:
         pass
     finally:
         _ignore_stop_signals()
+        print("Stopping PostgreSQL...", file=sys.stderr, flush=True)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # platformdirs' XDG_RUNTIME_DIR warning
             server.cleanup()
+        print("Stopped; its data is deleted.", file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":
