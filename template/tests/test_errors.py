@@ -195,6 +195,19 @@ def test_a_name_resolution_failure_points_to_the_placeholder(sql: str, hint: str
     )
 
 
+def test_the_servers_full_stop_is_not_doubled_by_the_advice() -> None:
+    error = pgdbm.errors.MigrationError("failed", migration_file="003_x.sql")
+    error.__cause__ = asyncpg.InsufficientPrivilegeError(
+        'permission denied to create "pg_catalog.notes"\n'
+        "DETAIL:  System catalog modifications are currently disallowed."
+    )
+    failure = _bootstrap.migration_failure(error, _status(), {"003_x.sql": "CREATE TABLE notes"})
+    assert "currently disallowed. Write every table in a migration as {{tables.name}}" in str(
+        failure
+    )
+    assert "disallowed.." not in str(failure)
+
+
 def test_a_non_int_argument_is_named_with_its_type_and_value() -> None:
     assert _dualmode.require_int("limit", 5) == 5
     with pytest.raises(TypeError, match=r"^limit must be an int, got bool True$"):

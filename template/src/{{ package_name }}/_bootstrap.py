@@ -436,6 +436,8 @@ def migration_failure(
     filename = str(exc.details.get("migration_file") or "?")
     cause = exc.__cause__
     reason = f"{type(cause).__name__}: {cause}" if cause is not None else str(exc)
+    # The server's DETAIL ends with a full stop; the advice below adds its own.
+    reason = reason.rstrip().removesuffix(".")
     message = f"migration {filename} failed in schema {status.schema!r}: {reason}"
     if isinstance(cause, _DUPLICATE_ERRORS) and status.other_modules:
         return SchemaConflictError(
