@@ -77,6 +77,51 @@ def test_a_connection_error_names_the_cause_and_hides_the_password() -> None:
     )
 
 
+def test_a_connect_timeout_says_what_it_means() -> None:
+    error = _bootstrap.connection_error(TimeoutError(), "host=h port=1")
+    assert str(error) == "cannot reach PostgreSQL at host=h port=1: TimeoutError: no answer in time"
+
+
+@pytest.mark.parametrize(
+    "dsn",
+    [
+        f"postgresql://app:pw/{SECRET}@db/orders",  # the rest would be read as a port
+        f"postgresql://app:pw?{SECRET}@db/orders",  # ... or as a query
+        f"postgresql://app:pw#{SECRET}@db/orders",
+        f"postgresql://app:pw[{SECRET}]@db/orders",  # ... or as an IPv6 host
+        f"postgresql://app:1234/{SECRET}@db/orders",  # digits, then the rest as a path
+        f"postgresql://app:1234?{SECRET}@db/orders",
+        "postgresql://db:99999/orders",
+        "postgresql://db:port/orders",
+        f"host=db user=app password={SECRET}",  # libpq's form, which asyncpg does not read
+        f"mysql://app:{SECRET}@db/orders",
+        f"{SECRET}",
+    ],
+)
+def test_a_connection_string_asyncpg_cannot_read_is_refused_without_showing_it(dsn: str) -> None:
+    with pytest.raises(ValueError, match=r"\(\): connection_string (is not|cannot be)") as error:
+        Library(connection_string=dsn)
+    assert 'connection_string="postgresql://user:password@host:5432/dbname"' in str(error.value)
+    assert SECRET not in str(error.value)
+    assert "99999" not in str(error.value)
+
+
+@pytest.mark.parametrize(
+    "dsn",
+    [
+        "postgresql://postgres:@/postgres?host=/tmp/pg",  # the embedded server's
+        "postgresql://app:pw%2F%3F%23%40%3A@db:5432/orders",  # percent-encoded
+        "postgresql://db/orders?user=app@tenant&password=p/w?x",
+        "postgres://app@[::1]:5432/orders",
+        "postgresql://db1:5432,db2:5433/orders",  # several hosts, as asyncpg allows
+        "postgresql:///orders",
+    ],
+)
+def test_connection_strings_asyncpg_reads_are_accepted(dsn: str) -> None:
+    assert _bootstrap.dsn_problem(dsn) is None
+    Library(connection_string=dsn)
+
+
 def test_pgdbms_wrapper_is_unwrapped_to_the_drivers_error() -> None:
     driver = ConnectionRefusedError(111, "Connect call failed")
     wrapped = pgdbm.errors.ConnectionError("could not connect")
@@ -147,6 +192,8 @@ def test_the_password_to_scrub_is_found(dsn: str, password: str | None) -> None:
         (f"postgresql://u:p@{SECRET}@h/d", "postgresql://u:***@h/d"),  # an unencoded @
         (f"postgresql://u@h/d?sslpassword={SECRET}", "postgresql://u@h/d?sslpassword=***"),
         ("see http://h:8080/a@b and user=u", None),  # a port, not a password
+        (f"postgresql://app:pw/{SECRET}@h/d x", "postgresql://app:***@h/d x"),  # unencoded
+        (f"postgresql://app:pw?{SECRET}@h/d", "postgresql://app:***@h/d"),
     ],
 )
 def test_passwords_in_any_text_are_masked(text: str, scrubbed: str | None) -> None:

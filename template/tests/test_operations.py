@@ -107,11 +107,18 @@ def test_usage_errors_and_unforeseen_failures_exit_2_without_the_password(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """Exit 1 means "pending" to a release script: every other failure is 2, and neither
-    argparse's echo of a bad argument nor an unforeseen error shows the password."""
-    url = f"postgresql://app:{SECRET}@127.0.0.1:99999/appdb"  # a port out of range
+    argparse's echo of a bad argument, nor an unforeseen error, nor the refusal of a
+    connection string that asyncpg cannot read shows the password."""
+    url = f"postgresql://app:{SECRET}@127.0.0.1:1/appdb?sslmode=bogus"  # asyncpg refuses it
     code, out, err = cli(capsys, "--dsn", url, "status")
     assert code == 2
-    assert err.startswith("error: OverflowError: ")
+    assert err.startswith("error: ClientConfigurationError: `sslmode` parameter must be one")
+    assert SECRET not in out + err
+    unencoded = f"postgresql://app:pw/{SECRET}@127.0.0.1:1/appdb"
+    code, out, err = cli(capsys, "--dsn", unencoded, "status")
+    assert code == 2
+    assert err.startswith("error: ValueError: ")
+    assert "connection_string cannot be read as a URL" in err
     assert SECRET not in out + err
     with pytest.raises(SystemExit) as exit_:
         _cli.main(Library, ["status", "--bogus", url])
@@ -555,13 +562,13 @@ async def test_health_probes_without_a_pool_on_one_connection_and_one_try(
 
 async def test_health_reports_a_connection_string_it_cannot_use() -> None:
     """A probe reports what keeps it from connecting, even an error that is not the
-    server's (a port out of range), and raises nothing; the password stays out."""
-    lib = Library(connection_string=f"postgresql://app:{SECRET}@127.0.0.1:99999/appdb")
-    health = await lib.health()
+    server's (an sslmode asyncpg does not know), and raises nothing; the password stays out."""
+    dsn = f"postgresql://app:{SECRET}@127.0.0.1:1/appdb?sslmode=bogus"
+    health = await Library(connection_string=dsn).health()
     assert (health.ok, health.reachable, health.latency_ms) == (False, False, None)
     assert health.error is not None
-    assert health.error.startswith("cannot reach PostgreSQL at an unparsable connection string")
-    assert "OverflowError" in health.error
+    assert health.error.startswith("cannot reach PostgreSQL at host=127.0.0.1 port=1 database")
+    assert "ClientConfigurationError: `sslmode` parameter must be one of" in health.error
     assert SECRET not in health.error
 
 

@@ -117,6 +117,38 @@ def describe_dsn(dsn: str) -> str:
     return f"host={host} port={port} database={database or user or '?'} user={user or '?'}"
 
 
+_NOT_ENCODED = (
+    "cannot be read as a URL: its host or port is not valid, as when the user name or "
+    "password holds one of / ? # [ ] @ : unencoded (percent-encode them: "
+    "urllib.parse.quote(password, safe=''))"
+)
+
+
+def dsn_problem(dsn: str) -> str | None:
+    """Why asyncpg cannot use ``dsn``, in words that quote none of it (it may hold a
+    password), or None.
+
+    An unencoded / ? or # in a password ends the URL's authority early: the rest of the
+    password is then read as a port, a path or a query, and the driver's error would show it.
+    """
+    try:
+        parts = urlsplit(dsn)
+        if parts.scheme not in ("postgresql", "postgres"):
+            return "is not a postgresql:// URL (asyncpg reads no libpq key=value string)"
+        for host in parts.netloc.rpartition("@")[2].split(","):  # asyncpg takes several
+            probe = urlsplit(f"//{host}")
+            _ = probe.port, probe.hostname  # ValueError for a bad port or bracketed host
+    except ValueError:
+        return _NOT_ENCODED
+    if "@" not in parts.netloc and (
+        "@" in parts.path
+        or "@" in parts.fragment
+        or any("@" in field and "=" not in field for field in parts.query.split("&"))
+    ):
+        return _NOT_ENCODED  # user:pass/word@host: the authority ended at the /
+    return None
+
+
 def describe_pool(pool: asyncpg.Pool) -> str:
     """Where a host's asyncpg pool connects, without secrets, as far as it can be told."""
     # asyncpg keeps the arguments of create_pool(); they have no public accessor.
@@ -149,7 +181,9 @@ def connection_error(
     Raise it ``from driver_error(exc)``, so the driver's own error is the one chained.
     """
     cause = driver_error(exc)
-    reason = f"{type(cause).__name__}: {cause}".strip()
+    # asyncpg's connect timeout is a bare TimeoutError: say what it means.
+    detail = str(cause) or ("no answer in time" if isinstance(cause, TimeoutError) else "")
+    reason = f"{type(cause).__name__}: {detail}".strip().removesuffix(":")
     if secret:
         reason = reason.replace(secret, "***")
     if isinstance(cause, _PREPARED_STATEMENT_ERRORS):
@@ -174,6 +208,8 @@ _POOLER_HINT = (
 # The password runs to the authority's last @ (an unencoded @ may be part of it); "ssl" is
 # asyncpg's sslpassword, the client key's.
 _URL_PASSWORD = re.compile(r"(://[^/@\s:]*:)[^\s/?#]*@")
+# The same with an unencoded / ? or # in the password (a port followed by a path is not).
+_URL_PASSWORD_UNENCODED = re.compile(r"(://[^/@\s:]*:)(?!\d*(?:[/?#]|$))[^\s@]*@")
 _KEY_VALUE_PASSWORD = re.compile(r"(\b(?:ssl)?password\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s&]+)")
 
 
@@ -195,6 +231,7 @@ def password_of(dsn: str) -> str | None:
 def scrub_passwords(text: str) -> str:
     """``text`` with any password it shows in a URL or as ``password=...`` masked."""
     text = _URL_PASSWORD.sub(r"\1***@", text)
+    text = _URL_PASSWORD_UNENCODED.sub(r"\1***@", text)
     return _KEY_VALUE_PASSWORD.sub(r"\1***", text)
 
 

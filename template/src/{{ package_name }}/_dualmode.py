@@ -29,6 +29,7 @@ from ._bootstrap import (
     describe_dsn,
     describe_pool,
     driver_error,
+    dsn_problem,
     ensure_schema,
     init_lock,
     migration_failure,
@@ -343,6 +344,8 @@ class DualModeLibrary:
                 raise ValueError(
                     f"{name}(): connection_string must be a non-empty string.\n{usage}"
                 )
+            if problem := dsn_problem(connection_string):
+                raise ValueError(f"{name}(): connection_string {problem}.\n{usage}")
             # Only None means the default: an empty or falsy schema is a mistake to report.
             self._schema = check_schema_name(self.DEFAULT_SCHEMA if schema is None else schema)
             self._config = self._standalone_config(connection_string, pool_options)
