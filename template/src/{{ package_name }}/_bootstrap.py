@@ -183,7 +183,7 @@ def connection_error(
     cause = driver_error(exc)
     # asyncpg's connect timeout is a bare TimeoutError: say what it means.
     detail = str(cause) or ("no answer in time" if isinstance(cause, TimeoutError) else "")
-    reason = f"{type(cause).__name__}: {detail}".strip().removesuffix(":")
+    reason = f"{type(cause).__name__}: {detail}" if detail else type(cause).__name__
     if secret:
         reason = reason.replace(secret, "***")
     if isinstance(cause, _PREPARED_STATEMENT_ERRORS):
@@ -474,7 +474,7 @@ def migration_failure(
     cause = exc.__cause__
     reason = f"{type(cause).__name__}: {cause}" if cause is not None else str(exc)
     # The server's DETAIL ends with a full stop; the advice below adds its own.
-    reason = reason.rstrip().removesuffix(".")
+    reason = reason.removesuffix(".")
     message = f"migration {filename} failed in schema {status.schema!r}: {reason}"
     if isinstance(cause, _DUPLICATE_ERRORS) and status.other_modules:
         return SchemaConflictError(
