@@ -91,6 +91,8 @@ def test_a_connect_timeout_says_what_it_means() -> None:
         f"postgresql://app:pw?{SECRET}@db/orders",  # ... or as a query
         f"postgresql://app:pw#{SECRET}@db/orders",
         f"postgresql://app:pw[{SECRET}]@db/orders",  # ... or as an IPv6 host
+        f"postgresql://app:pw[::1]{SECRET}@db/orders",  # the same on every Python
+        f"postgresql://app:pw]{SECRET}@db/orders",
         f"postgresql://app:1234/{SECRET}@db/orders",  # digits, then the rest as a path
         f"postgresql://app:1234?{SECRET}@db/orders",
         f"postgresql://app:1234?x=y&{SECRET}@db/orders",

@@ -140,6 +140,10 @@ def dsn_problem(dsn: str) -> str | None:
             _ = probe.port, probe.hostname  # ValueError for a bad port or bracketed host
     except ValueError:
         return _NOT_ENCODED
+    userinfo = parts.netloc.rpartition("@")[0]
+    if "[" in userinfo or "]" in userinfo:
+        # Python 3.10 reads a bracket in a password; later ones refuse it, quoting it.
+        return _NOT_ENCODED
     if "@" not in parts.netloc and (
         "@" in parts.path
         or "@" in parts.fragment
