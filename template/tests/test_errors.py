@@ -96,6 +96,15 @@ def test_a_connect_timeout_says_what_it_means() -> None:
         f"postgresql://app:pw[::1]{SECRET}@db/orders",
         f"postgresql://app:p@w]{SECRET}@[::1]/orders",
         f"postgresql://app:[v1.{SECRET}@[::1]/orders",  # "[v1.…@[::1" read as IPvFuture
+        # An @ in a password: asyncpg reads the host from the first @, urlsplit from the last.
+        f"postgresql://app:p@x:{SECRET}@127.0.0.1:1/orders",  # the rest read as a port
+        f"postgresql://app:p@{SECRET}@127.0.0.1:1/orders",  # ... or as a host to look up
+        f"postgresql://app@tenant:pw{SECRET}@db/orders",  # ... in the user name too
+        f"postgresql://app:p@ss/{SECRET}@127.0.0.1:1/orders",  # ... or as a database
+        f"postgresql://app:p@ss?{SECRET}@127.0.0.1:1/orders",  # ... or as a query
+        f"postgresql://app@db/orders?password=p&{SECRET}",  # a query field asyncpg refuses
+        f"postgresql://app@db/orders?password=p&&sslmode={SECRET}",
+        "postgresql://app@db/team@orders",  # an @ in a database name is encoded too
         f"postgresql://app:1234/{SECRET}@db/orders",  # digits, then the rest as a path
         f"postgresql://app:1234?{SECRET}@db/orders",
         f"postgresql://app:1234?x=y&{SECRET}@db/orders",
@@ -113,7 +122,7 @@ def test_a_connection_string_asyncpg_cannot_read_is_refused_without_showing_it(d
     assert str(error.value).startswith(
         (
             f"{Library.__name__}(): connection_string is not a postgresql:// URL (asyncpg",
-            f"{Library.__name__}(): connection_string cannot be read as a URL: its host or port",
+            f"{Library.__name__}(): connection_string cannot be read as a URL: its host, port,",
         )
     )
     assert 'connection_string="postgresql://user:password@host:5432/dbname"' in str(error.value)
@@ -130,7 +139,10 @@ def test_a_connection_string_asyncpg_cannot_read_is_refused_without_showing_it(d
         "postgres://app@[::1]:5432/orders",
         "postgresql://db1:5432,db2:5433/orders",  # several hosts, as asyncpg allows
         "postgresql://app:p,w@db1:5432,db2/orders",
-        "postgresql://app@db/team@orders",  # an @ in the database name
+        "postgresql://app@db/team%40orders",  # an @ in the database name, encoded
+        "postgresql://Xavier:p%40ss@db/orders",  # ... and in a password
+        "postgresql://db/orders?user=app@tenant&sslmode=prefer",  # an @ in a query value
+        "postgresql://app:p:w@db/orders",  # a : in a password is read as asyncpg reads it
         "postgresql:///orders",
     ],
 )

@@ -118,9 +118,9 @@ def describe_dsn(dsn: str) -> str:
 
 
 _NOT_ENCODED = (
-    "cannot be read as a URL: its host or port is not valid, as when the user name or "
-    "password holds one of / ? # [ ] @ : unencoded (percent-encode them: "
-    "urllib.parse.quote(password, safe=''))"
+    "cannot be read as a URL: its host, port, database or query is not valid, as when the "
+    "user name or password holds one of / ? # [ ] @ : unencoded (percent-encode them: "
+    "urllib.parse.quote(password, safe=''); an @ in a database name too, as %40)"
 )
 
 
@@ -128,27 +128,27 @@ def dsn_problem(dsn: str) -> str | None:
     """Why asyncpg cannot use ``dsn``, in words that quote none of it (it may hold a
     password), or None.
 
-    An unencoded / ? or # in a password ends the URL's authority early: the rest of the
-    password is then read as a port, a path or a query, and the driver's error would show it.
+    An unencoded / ? # or @ in a password ends the URL's authority early, or where asyncpg
+    does not: the rest of the password is then read as a host, port, path or query, and the
+    driver's error, or the host it names, would show it.
     """
     try:
         parts = urlsplit(dsn)
         if parts.scheme not in ("postgresql", "postgres"):
             return "is not a postgresql:// URL (asyncpg reads no libpq key=value string)"
-        for host in parts.netloc.rpartition("@")[2].split(","):  # asyncpg takes several
+        userinfo, _, hosts = parts.netloc.rpartition("@")
+        for host in hosts.split(","):  # asyncpg takes several
             probe = urlsplit(f"//{host}")
             _ = probe.port, probe.hostname  # ValueError for a bad port or bracketed host
+        if parts.query:
+            parse_qs(parts.query, strict_parsing=True)  # as asyncpg reads it
     except ValueError:
         return _NOT_ENCODED
-    userinfo = parts.netloc.rpartition("@")[0]
-    if "[" in userinfo or "]" in userinfo:
-        # Python 3.10 reads a bracket in a password; later ones refuse it, quoting it.
+    # asyncpg splits user from host at the first @, urlsplit at the last. Python 3.10 reads
+    # a bracket in a password; later ones refuse it, quoting it.
+    if any(char in userinfo for char in "@[]"):
         return _NOT_ENCODED
-    if "@" not in parts.netloc and (
-        "@" in parts.path
-        or "@" in parts.fragment
-        or any("@" in field and "=" not in field for field in parts.query.split("&"))
-    ):
+    if "@" in parts.path or "@" in parts.fragment:
         return _NOT_ENCODED  # user:pass/word@host: the authority ended at the /
     return None
 
