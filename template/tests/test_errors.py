@@ -105,6 +105,8 @@ def test_a_connect_timeout_says_what_it_means() -> None:
         f"postgresql://app@db/orders?password=p&{SECRET}",  # a query field asyncpg refuses
         f"postgresql://app@db/orders?password=p&&sslmode={SECRET}",
         "postgresql://app@db/team@orders",  # an @ in a database name is encoded too
+        f"postgresql://app:12?a={SECRET}@db:6432/orders?sslmode=prefer",  # a setting's value
+        f"postgresql://app:p@ss?{SECRET}@db/orders?sslmode=prefer",  # ... or its name
         f"postgresql://app:1234/{SECRET}@db/orders",  # digits, then the rest as a path
         f"postgresql://app:1234?{SECRET}@db/orders",
         f"postgresql://app:1234?x=y&{SECRET}@db/orders",
@@ -141,7 +143,8 @@ def test_a_connection_string_asyncpg_cannot_read_is_refused_without_showing_it(d
         "postgresql://app:p,w@db1:5432,db2/orders",
         "postgresql://app@db/team%40orders",  # an @ in the database name, encoded
         "postgresql://Xavier:p%40ss@db/orders",  # ... and in a password
-        "postgresql://db/orders?user=app@tenant&sslmode=prefer",  # an @ in a query value
+        "postgresql://db/orders?sslmode=prefer&user=app@tenant&password=p=w@x",  # credentials
+        "postgresql://db/orders?application_name=a%40b",  # ... and elsewhere, encoded
         "postgresql://app:p:w@db/orders",  # a : in a password is read as asyncpg reads it
         "postgresql:///orders",
     ],

@@ -120,8 +120,11 @@ def describe_dsn(dsn: str) -> str:
 _NOT_ENCODED = (
     "cannot be read as a URL: its host, port, database or query is not valid, as when the "
     "user name or password holds one of / ? # [ ] @ : unencoded (percent-encode them: "
-    "urllib.parse.quote(password, safe=''); an @ in a database name too, as %40)"
+    "urllib.parse.quote(password, safe=''); an @ elsewhere too, as %40)"
 )
+
+# The query parameters whose values may hold an unencoded @ (user=app@tenant).
+_CREDENTIALS = ("user", "password")
 
 
 def dsn_problem(dsn: str) -> str | None:
@@ -148,8 +151,15 @@ def dsn_problem(dsn: str) -> str | None:
     # a bracket in a password; later ones refuse it, quoting it.
     if any(char in userinfo for char in "@[]"):
         return _NOT_ENCODED
-    if "@" in parts.path or "@" in parts.fragment:
-        return _NOT_ENCODED  # user:pass/word@host: the authority ended at the /
+    # An @ belongs before the host, or in the user and password query parameters; anywhere
+    # else it is where a password's unencoded / ? or # ended the authority early.
+    fields = [field.partition("=") for field in parts.query.split("&") if parts.query]
+    if (
+        "@" in parts.path
+        or "@" in parts.fragment
+        or any("@" in key or ("@" in value and key not in _CREDENTIALS) for key, _, value in fields)
+    ):
+        return _NOT_ENCODED
     return None
 
 
