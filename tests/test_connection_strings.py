@@ -35,6 +35,7 @@ def _bootstrap() -> ModuleType:
 
 
 dsn_problem = _bootstrap().dsn_problem
+describe_dsn = _bootstrap().describe_dsn
 NOT_ENCODED = _bootstrap()._NOT_ENCODED
 
 
@@ -51,17 +52,18 @@ def asyncpg_reading(dsn: str) -> tuple[list[Any], str | None, str | None, str | 
 # Passwords built from the characters that end or split a URL's parts, plain words and
 # anything else, so that each kind of boundary turns up in a few hundred examples.
 PASSWORDS = st.lists(
-    st.sampled_from([*"/?#[]@:%&=,;+ ", "%41", "s3cret", "9"])
+    st.sampled_from([*"/?#[]@:%&=,;+ ", "%41", "s3cret", "9", "user="])
     | st.characters(codec="utf-8", min_codepoint=33),
     max_size=8,
 ).map("".join)
 
 
-# What follows the password, and the port and database asyncpg must then read.
+# What follows the password, and the hosts and database asyncpg must then read.
 AFTER_PASSWORD = [
-    ("@db.example:6432/orders?sslmode=prefer", 6432, "orders"),
-    ("@db.example/orders", 5432, "orders"),
-    ("@db.example:6432", 6432, "app"),  # no database: asyncpg takes the user's name
+    ("@db.example:6432/orders?sslmode=prefer", [("db.example", 6432)], "orders"),
+    ("@db.example/orders", [("db.example", 5432)], "orders"),
+    ("@db.example:6432", [("db.example", 6432)], "app"),  # no database: the user's name
+    ("@db.example,[::1]:6432/orders", [("db.example", 5432), ("::1", 6432)], "orders"),
 ]
 
 
@@ -70,19 +72,24 @@ AFTER_PASSWORD = [
 @example(password="p@x:s3cret", after=AFTER_PASSWORD[0])  # refused: s3cret@… read as a port
 @example(password="p;w,x%41", after=AFTER_PASSWORD[0])  # accepted, and read as p;w,xA
 def test_an_accepted_string_is_read_as_written_whatever_the_password(
-    password: str, after: tuple[str, int, str]
+    password: str, after: tuple[str, list[tuple[str, int]], str]
 ) -> None:
-    rest, port, database = after
+    rest, hosts, database = after
     dsn = f"postgresql://app:{password}{rest}"
     problem = dsn_problem(dsn)
     if problem is not None:
         assert problem == NOT_ENCODED  # the advice, which quotes nothing of the string
         return
     assert asyncpg_reading(dsn) == (
-        [("db.example", port)],
+        hosts,
         "app",
         unquote(password) or None,  # asyncpg percent-decodes it; an empty one is none
         database,
+    )
+    # And the library names the server it failed to reach as asyncpg read it.
+    assert describe_dsn(dsn) == (
+        f"host={','.join(host for host, _ in hosts)} "
+        f"port={','.join(str(port) for _, port in hosts)} database={database} user=app"
     )
 
 

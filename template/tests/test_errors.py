@@ -107,6 +107,9 @@ def test_a_connect_timeout_says_what_it_means() -> None:
         "postgresql://app@db/team@orders",  # an @ in a database name is encoded too
         f"postgresql://app:12?a={SECRET}@db:6432/orders?sslmode=prefer",  # a setting's value
         f"postgresql://app:p@ss?{SECRET}@db/orders?sslmode=prefer",  # ... or its name
+        f"postgresql://app:1234?user={SECRET}@db/orders",  # ... or the user
+        "postgresql://db/orders?user=app@tenant",  # so an @ in a query is encoded too
+        "postgresql://app:pw@db1,/orders",  # an empty host, on which asyncpg fails
         f"postgresql://app:1234/{SECRET}@db/orders",  # digits, then the rest as a path
         f"postgresql://app:1234?{SECRET}@db/orders",
         f"postgresql://app:1234?x=y&{SECRET}@db/orders",
@@ -137,13 +140,13 @@ def test_a_connection_string_asyncpg_cannot_read_is_refused_without_showing_it(d
     [
         "postgresql://postgres:@/postgres?host=/tmp/pg",  # the embedded server's
         "postgresql://app:pw%2F%3F%23%40%3A@db:5432/orders",  # percent-encoded
-        "postgresql://db/orders?user=app@tenant&password=p/w?x",
+        "postgresql://db/orders?user=app%40tenant&password=p/w?x",
         "postgres://app@[::1]:5432/orders",
         "postgresql://db1:5432,db2:5433/orders",  # several hosts, as asyncpg allows
         "postgresql://app:p,w@db1:5432,db2/orders",
         "postgresql://app@db/team%40orders",  # an @ in the database name, encoded
         "postgresql://Xavier:p%40ss@db/orders",  # ... and in a password
-        "postgresql://db/orders?sslmode=prefer&user=app@tenant&password=p=w@x",  # credentials
+        "postgresql://db/orders?sslmode=prefer&user=app%40tenant&password=p=w%40x",
         "postgresql://db/orders?application_name=a%40b",  # ... and elsewhere, encoded
         "postgresql://app:p:w@db/orders",  # a : in a password is read as asyncpg reads it
         "postgresql:///orders",
@@ -184,6 +187,11 @@ def test_pgdbms_wrapper_is_unwrapped_to_the_drivers_error() -> None:
         ("postgresql://[::1", "an unparsable connection string"),
         ("postgresql://u@h", "host=h port=5432 database=u user=u"),
         ("postgres://u@h:6/d", "host=h port=6 database=d user=u"),
+        # The URL's own host and port come first, as asyncpg takes them.
+        ("postgresql://h/d?host=other&port=6", "host=h port=5432 database=d user=?"),
+        ("postgresql://h1:6,[::1],h3:7/d", "host=h1,::1,h3 port=6,5432,7 database=d user=?"),
+        ("postgresql://%2Frun%2FPG/d?port=7", "host=/run/PG port=5432 database=d user=?"),
+        ("postgresql://[fe80::1%25eth0]:6/d", "host=fe80::1%eth0 port=6 database=d user=?"),
         (
             f"host=h port=1 user=u password={SECRET}",
             "an unparsable connection string (not a postgresql:// URL)",

@@ -107,24 +107,36 @@ def describe_dsn(dsn: str) -> str:
         parts = urlsplit(dsn)
         if parts.scheme not in ("postgresql", "postgres"):  # e.g. libpq's "host=h password=p"
             return "an unparsable connection string (not a postgresql:// URL)"
-        query = parse_qs(parts.query)
-        host = query.get("host", [parts.hostname or "localhost"])[0]
-        port = query.get("port", [str(parts.port or 5432)])[0]
-        database = unquote(parts.path.lstrip("/")) or query.get("dbname", [""])[0]
-        user = unquote(parts.username or "") or query.get("user", [""])[0]
+        query = {key: values[-1] for key, values in parse_qs(parts.query).items()}
+        # As asyncpg reads it: the URL's own hosts and ports before the query's.
+        if hostspec := parts.netloc.rpartition("@")[2]:
+            addresses = [_host_and_port(spec) for spec in hostspec.split(",")]
+            host = ",".join(address for address, _ in addresses)
+            port = ",".join(port for _, port in addresses)
+        else:
+            host, port = query.get("host", "localhost"), query.get("port", "5432")
+        database = unquote(parts.path.lstrip("/")) or query.get("dbname")
+        user = unquote(parts.username or "") or query.get("user")
     except ValueError:
         return "an unparsable connection string"
     return f"host={host} port={port} database={database or user or '?'} user={user or '?'}"
 
 
+def _host_and_port(spec: str) -> tuple[str, str]:
+    # asyncpg's split of one host of a URL: [IPv6]:port or name:port, percent-decoded.
+    if spec.startswith("["):
+        address, _, port = spec[1:].partition("]")
+        port = port.removeprefix(":")
+    else:
+        address, _, port = spec.partition(":")
+    return unquote(address), unquote(port) or "5432"
+
+
 _NOT_ENCODED = (
     "cannot be read as a URL: its host, port, database or query is not valid, as when the "
     "user name or password holds one of / ? # [ ] @ : unencoded (percent-encode them: "
-    "urllib.parse.quote(password, safe=''); an @ elsewhere too, as %40)"
+    "urllib.parse.quote(password, safe=''); an @ anywhere else too, as %40)"
 )
-
-# The query parameters whose values may hold an unencoded @ (user=app@tenant).
-_CREDENTIALS = ("user", "password")
 
 
 def dsn_problem(dsn: str) -> str | None:
@@ -139,26 +151,22 @@ def dsn_problem(dsn: str) -> str | None:
         parts = urlsplit(dsn)
         if parts.scheme not in ("postgresql", "postgres"):
             return "is not a postgresql:// URL (asyncpg reads no libpq key=value string)"
-        userinfo, _, hosts = parts.netloc.rpartition("@")
-        for host in hosts.split(","):  # asyncpg takes several
+        userinfo, _, hostspec = parts.netloc.rpartition("@")
+        hosts = hostspec.split(",")  # asyncpg takes several
+        for host in hosts:
             probe = urlsplit(f"//{host}")
             _ = probe.port, probe.hostname  # ValueError for a bad port or bracketed host
         if parts.query:
             parse_qs(parts.query, strict_parsing=True)  # as asyncpg reads it
     except ValueError:
         return _NOT_ENCODED
-    # asyncpg splits user from host at the first @, urlsplit at the last. Python 3.10 reads
-    # a bracket in a password; later ones refuse it, quoting it.
-    if any(char in userinfo for char in "@[]"):
+    # One @ ends the user's part, before the host: any other is where a password's unencoded
+    # / ? # or @ ended the authority early, or where asyncpg (which splits at the first @,
+    # urlsplit at the last) would end it. Python 3.10 reads a bracket in a password; later
+    # ones refuse it, quoting it.
+    if any(char in userinfo for char in "@[]") or "@" in parts.path + parts.query + parts.fragment:
         return _NOT_ENCODED
-    # An @ belongs before the host, or in the user and password query parameters; anywhere
-    # else it is where a password's unencoded / ? or # ended the authority early.
-    fields = [field.partition("=") for field in parts.query.split("&") if parts.query]
-    if (
-        "@" in parts.path
-        or "@" in parts.fragment
-        or any("@" in key or ("@" in value and key not in _CREDENTIALS) for key, _, value in fields)
-    ):
+    if len(hosts) > 1 and not all(hosts):  # asyncpg fails on an empty one with an IndexError
         return _NOT_ENCODED
     return None
 
