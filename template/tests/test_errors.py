@@ -116,6 +116,15 @@ def test_a_connect_timeout_says_what_it_means() -> None:
         f"postgresql://app:1234#{SECRET}@db/orders",
         "postgresql://db:99999/orders",
         "postgresql://db:port/orders",
+        # With no host in the URL, asyncpg reads the query's hosts and ports the same way.
+        "postgresql:///orders?host=db&port=64x32",
+        "postgresql:///orders?host=db:64x32",
+        "postgresql:///orders?host=db&port=65536",
+        "postgresql:///orders?host=db&port=-1",
+        "postgresql:///orders?host=db1,&port=5432",
+        "postgresql:///orders?host=db1,db2,db3&port=5432,5433",  # ports to match the hosts
+        "postgresql:///orders?port=5432,",
+        "postgresql:///orders?host=[::1",
         f"host=db user=app password={SECRET}",  # libpq's form, which asyncpg does not read
         f"mysql://app:{SECRET}@db/orders",
         f"{SECRET}",
@@ -150,6 +159,12 @@ def test_a_connection_string_asyncpg_cannot_read_is_refused_without_showing_it(d
         "postgresql://db/orders?application_name=a%40b",  # ... and elsewhere, encoded
         "postgresql://app:p:w@db/orders",  # a : in a password is read as asyncpg reads it
         "postgresql:///orders",
+        "postgresql:///orders?host=db1,db2&port=5432,5433",
+        "postgresql:///orders?host=db1,db2&port=6432",  # one port for every host
+        "postgresql:///orders?host=db1,db2&port=0,65535",  # the range urlsplit allows a URL
+        "postgresql:///orders?host=db1:5432,[::1]:5433",
+        "postgresql:///orders?host=/run/pg&port=6432",
+        "postgresql://db/orders?port=x",  # asyncpg ignores it: the URL names the host
     ],
 )
 def test_connection_strings_asyncpg_reads_are_accepted(dsn: str) -> None:

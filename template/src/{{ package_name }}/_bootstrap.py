@@ -152,12 +152,22 @@ def dsn_problem(dsn: str) -> str | None:
         if parts.scheme not in ("postgresql", "postgres"):
             return "is not a postgresql:// URL (asyncpg reads no libpq key=value string)"
         userinfo, _, hostspec = parts.netloc.rpartition("@")
-        hosts = hostspec.split(",")  # asyncpg takes several
+        # As asyncpg reads a query (it parses none that is empty; Python 3.10 refuses one).
+        query = parse_qs(parts.query, strict_parsing=True) if parts.query else {}
+        # asyncpg takes several hosts: the URL's own, else the query's with its ports.
+        hosts = (hostspec or query.get("host", [""])[-1]).split(",")
         for host in hosts:
-            probe = urlsplit(f"//{host}")
-            _ = probe.port, probe.hostname  # ValueError for a bad port or bracketed host
-        if parts.query:
-            parse_qs(parts.query, strict_parsing=True)  # as asyncpg reads it
+            if not host.startswith("/"):  # a socket directory, given in the query
+                probe = urlsplit(f"//{host}")
+                _ = probe.port, probe.hostname  # ValueError for a bad port or bracketed host
+                if probe.netloc != host:  # a query's decoded / ? or # ended it
+                    return _NOT_ENCODED
+        if ports := "" if hostspec else query.get("port", [""])[-1]:
+            numbers = [int(number) for number in ports.split(",")]  # as asyncpg reads them
+            if not all(0 <= number <= 65535 for number in numbers) or (
+                "host" in query and len(hosts) != len(numbers) > 1
+            ):
+                return _NOT_ENCODED
     except ValueError:
         return _NOT_ENCODED
     # One @ ends the user's part, before the host: any other is where a password's unencoded
