@@ -610,6 +610,31 @@ async def test_health_of_a_server_that_never_answers_gives_up_after_max_wait(
     assert [message for message in logged if asyncpg_own not in message] == []
 
 
+async def test_start_up_against_a_server_that_never_answers_gives_up_after_init_timeout(
+    proxy: TcpProxy, schema: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Opening the pool is bounded by init_timeout: a hung server fails start-up then, not
+    after asyncpg's 60 s connect timeout three times over (pgdbm retries it)."""
+    proxy.silent = True
+    lib = Library(connection_string=proxy.url(), schema=schema, init_timeout=0.15, **POOLER_OPTIONS)
+    started = asyncio.get_running_loop().time()
+    with pytest.raises(errors.DatabaseConnectionError) as error:
+        await lib.initialize()
+    waited = asyncio.get_running_loop().time() - started
+    assert 0.15 <= waited < 5
+    assert str(error.value) == (
+        f"cannot reach PostgreSQL at host=127.0.0.1 port={proxy.port} database="
+        f"{proxy.database} user={proxy.user}: TimeoutError: no answer within 0.15 s (init_timeout)"
+    )
+    assert not lib.initialized
+    with pytest.raises(errors.DatabaseConnectionError, match=r"within 0\.15 s \(init_timeout\)"):
+        await lib.migration_status()  # the deploy-time commands' path too
+    await proxy.stop()
+    await asyncio.sleep(0.05)  # the abandoned connection attempts end once cut
+    logged = [r.getMessage() for r in caplog.records if r.name == "asyncio"]
+    assert [m for m in logged if "unexpected connection_lost() call" not in m] == []
+
+
 async def test_health_gives_up_on_a_migrations_table_locked_past_max_wait(
     make_lib: MakeLib, admin_pool: asyncpg.Pool
 ) -> None:

@@ -132,8 +132,9 @@ def _check_pool_numbers(name: str, options: dict[str, Any]) -> None:
             raise ValueError(f"{name}({key}=...) must be {rule} and finite, got {value!r}")
 
 
-async def _bounded(work: Awaitable[Any], max_wait: float) -> Any:
-    """``await work``, or ``TimeoutError`` after ``max_wait`` seconds.
+async def _bounded(work: Awaitable[Any], max_wait: float, knob: str = "") -> Any:
+    """``await work``, or ``TimeoutError`` after ``max_wait`` seconds (``knob`` names the
+    setting in the message).
 
     Unlike ``asyncio.wait_for``, it does not wait for the cancelled work to wind down: on
     a server that stopped answering, cancelling a query waits on that server too.
@@ -146,7 +147,7 @@ async def _bounded(work: Awaitable[Any], max_wait: float) -> Any:
         raise
     if not done:
         _abandon(task)
-        raise TimeoutError(f"no answer within {max_wait:g} s")
+        raise TimeoutError(f"no answer within {max_wait:g} s{knob}")
     return task.result()
 
 
@@ -622,7 +623,14 @@ class DualModeLibrary:
             if self._pool is None:
                 assert self._config is not None
                 try:
-                    self._pool = await AsyncDatabaseManager.create_shared_pool(self._config)
+                    # Bounded: a server that accepts connections but never answers would
+                    # otherwise hold start-up for asyncpg's 60 s connect timeout, three
+                    # times over with pgdbm's retries.
+                    self._pool = await _bounded(
+                        AsyncDatabaseManager.create_shared_pool(self._config),
+                        self._init_timeout,
+                        " (init_timeout)",
+                    )
                 except CONNECT_ERRORS as exc:
                     raise self._connection_error(exc) from driver_error(exc)
                 self._manager = AsyncDatabaseManager(pool=self._pool, schema=self._schema)
