@@ -116,9 +116,9 @@ def test_usage_errors_and_unforeseen_failures_exit_2_without_the_password(
     assert SECRET not in out + err
     unencoded = f"postgresql://app:pw/{SECRET}@127.0.0.1:1/appdb"
     code, out, err = cli(capsys, "--dsn", unencoded, "status")
-    assert code == 2
-    assert err.startswith("error: ValueError: ")
-    assert "connection_string cannot be read as a URL" in err
+    assert (code, out) == (2, "")
+    assert err.startswith("error: the connection string in --dsn cannot be read as a URL: ")
+    assert "percent-encode them" in err
     assert SECRET not in out + err
     with pytest.raises(SystemExit) as exit_:
         _cli.main(Library, ["status", "--bogus", url])
@@ -126,6 +126,31 @@ def test_usage_errors_and_unforeseen_failures_exit_2_without_the_password(
     err = capsys.readouterr().err
     assert "unrecognized arguments: --bogus postgresql://app:***@127.0.0.1" in err
     assert SECRET not in err
+
+
+@pytest.mark.parametrize("variable", ["DATABASE_URL", f"{PACKAGE.upper()}_DATABASE_URL"])
+def test_a_refused_connection_string_names_where_it_came_from(
+    variable: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(f"{PACKAGE.upper()}_DATABASE_URL", raising=False)
+    monkeypatch.setenv(variable, f"host=db password={SECRET}")
+    code, out, err = cli(capsys, "status")
+    assert (code, out) == (2, "")
+    assert err == f"error: the connection string in ${variable} is not a postgresql:// URL " + (
+        "(asyncpg reads no libpq key=value string)\n"
+    )
+
+
+@pytest.mark.parametrize("bad", ["nan", "inf", "0", "-1", "soon"])
+def test_timeout_must_be_a_positive_number_of_seconds(
+    bad: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        _cli.main(Library, ["status", "--dsn", "postgresql://db/none", "--timeout", bad])
+    assert exit_.value.code == 2
+    assert f"argument --timeout: must be a positive number of seconds, got '{bad}'" in (
+        capsys.readouterr().err
+    )
 
 
 def test_status_on_a_drifted_schema_exits_2_with_advice(

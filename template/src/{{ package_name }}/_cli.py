@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import os
 import sys
 from collections.abc import Sequence
 from typing import NoReturn, TextIO
 
-from ._bootstrap import MigrationStatus, describe_dsn, scrub_passwords
+from ._bootstrap import MigrationStatus, describe_dsn, dsn_problem, scrub_passwords
 from ._dualmode import DualModeLibrary, PoolOptions
 
 EXIT_OK, EXIT_PENDING, EXIT_ERROR = 0, 1, 2
@@ -21,6 +22,16 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         # argparse repeats a bad argument, which may be a whole connection string.
         super().error(scrub_passwords(message))
+
+
+def _seconds(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text!r}")
+    return seconds
 
 
 def _options(library: type[DualModeLibrary], env_var: str) -> _Parser:
@@ -39,7 +50,7 @@ def _options(library: type[DualModeLibrary], env_var: str) -> _Parser:
     )
     options.add_argument(
         "--timeout",
-        type=float,
+        type=_seconds,
         help="seconds to wait for the server to answer, and for another process holding "
         "the start-up lock (default: 60)",
     )
@@ -121,11 +132,19 @@ def main(library: type[DualModeLibrary], argv: Sequence[str] | None = None) -> i
     package = library.__module__.rpartition(".")[0]
     env_var = f"{package.upper()}_DATABASE_URL"
     args = _parser(library, env_var).parse_args(argv)
-    dsn = args.dsn or os.environ.get(env_var) or os.environ.get("DATABASE_URL")
+    sources = [("--dsn", args.dsn), (f"${env_var}", os.environ.get(env_var))]
+    source, dsn = next(
+        ((name, value) for name, value in sources if value),
+        ("$DATABASE_URL", os.environ.get("DATABASE_URL")),
+    )
     if not dsn:
         print(
             f"error: no database: pass --dsn, or set ${env_var} or $DATABASE_URL", file=sys.stderr
         )
+        return EXIT_ERROR
+    # Refused here too, in the command line's words rather than the class's.
+    if problem := dsn_problem(dsn):
+        print(f"error: the connection string in {source} {problem}", file=sys.stderr)
         return EXIT_ERROR
     try:
         return asyncio.run(_run(library, args, dsn))
