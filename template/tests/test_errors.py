@@ -125,6 +125,7 @@ def test_a_connect_timeout_says_what_it_means() -> None:
         "postgresql:///orders?host=db1,db2,db3&port=5432,5433",  # ports to match the hosts
         "postgresql:///orders?port=5432,",
         "postgresql:///orders?host=[::1",
+        "postgresql:///orders?host=db:64%2F32",  # decoded, the / would end the host's port
         f"host=db user=app password={SECRET}",  # libpq's form, which asyncpg does not read
         f"mysql://app:{SECRET}@db/orders",
         f"{SECRET}",

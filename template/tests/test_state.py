@@ -16,6 +16,7 @@ from .helpers import (
     POOLER_OPTIONS,
     TRANSACTION_POOLER,
     backends,
+    build,
     create_host_pool,
     shipped_migrations,
 )
@@ -137,6 +138,75 @@ async def test_failed_start_up_releases_what_it_opened(
     await lib.initialize()
     assert (await lib.health()).ok
     assert lib.db is not None
+
+
+def test_an_instance_used_from_another_event_loop_says_which_and_how(
+    mode: str, database_url: str, schema: str
+) -> None:
+    """asyncpg's connections belong to the loop that opened them. From another loop every
+    use says so and touches nothing (asyncpg's own errors there mislead: "another
+    operation is in progress"); at home the instance works on."""
+    home = asyncio.new_event_loop()
+    try:
+        pool = None
+        if mode == "shared":
+            pool = home.run_until_complete(create_host_pool(database_url, max_connections=2))
+        lib = build(mode, database_url, pool, schema)
+        home.run_until_complete(lib.initialize())
+
+        async def elsewhere() -> str:
+            with pytest.raises(RuntimeError, match="initialized in another event loop;") as error:
+                _ = lib.db
+            for use in (lib.initialize, lib.migration_status, lib.migrate, lib.health, lib.close):
+                with pytest.raises(RuntimeError, match=re.escape(str(error.value))):
+                    await use()
+            return str(error.value)
+
+        message = asyncio.run(elsewhere())
+        assert message == (
+            f"{Library.__name__} was initialized in another event loop; its connections belong "
+            f"to that loop. Create, use and close it in one loop: `async with "
+            f"{Library.__name__}(...) as lib:` inside the coroutine you pass to asyncio.run() "
+            "(in tests, a fixture and its tests in the same loop scope)"
+        )
+        assert lib.initialized
+        assert home.run_until_complete(lib.db.fetch_value("SELECT 1")) == 1
+        home.run_until_complete(lib.close())
+        if pool is not None:
+            home.run_until_complete(pool.close())
+    finally:
+        home.close()
+
+
+def test_after_its_loop_is_closed_close_forgets_the_pool_and_start_up_works_again(
+    database_url: str, schema: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Standalone, used in a second asyncio.run() after the first ended: the message says
+    how to go on, close() forgets the dead loop's pool, and initialize() starts afresh."""
+    lib = build("standalone", database_url, None, schema)
+
+    async def first() -> asyncpg.Pool:
+        await lib.initialize()
+        # The program "forgets" to close the instance; its pool is closed here only so
+        # that the test leaves no connection behind.
+        pool = lib._pool
+        assert pool is not None
+        await pool.close()
+        return pool
+
+    asyncio.run(first())
+
+    async def second() -> None:
+        with pytest.raises(RuntimeError, match=r"another event loop \(now closed: `await lib"):
+            _ = lib.db
+        await lib.close()
+        assert not lib.initialized
+        await lib.initialize()
+        assert await lib.db.fetch_value("SELECT 2") == 2
+        await lib.close()
+
+    asyncio.run(second())
+    assert f"{Library.__name__}: forgot a pool whose event loop is closed" in caplog.messages
 
 
 async def test_health_before_and_after_start_up(make_lib: MakeLib, mode: str) -> None:

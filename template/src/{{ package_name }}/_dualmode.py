@@ -364,6 +364,8 @@ class DualModeLibrary:
         self._shipped: tuple[MigrationFile, ...] | None = None
         self._sql_by_file: dict[str, str] = {}
         self._state_lock = asyncio.Lock()
+        # The event loop the pool belongs to, from the first use of it until close().
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def _check_manager(
         self, manager: object, schema: str | None, options: PoolOptions, usage: str
@@ -460,6 +462,7 @@ class DualModeLibrary:
                 f"{name} is not initialized: call `await lib.initialize()` first, "
                 f"or use `async with {name}(...) as lib:`"
             )
+        self._refuse_foreign_loop()
         return self._database
 
     def _ready_db(self) -> Database:
@@ -480,6 +483,7 @@ class DualModeLibrary:
         every migration is applied and raises ``PendingMigrationsError`` otherwise.
         A no-op once done.
         """
+        self._refuse_foreign_loop()
         async with self._state_lock:
             if self._ready:
                 return
@@ -505,10 +509,20 @@ class DualModeLibrary:
 
     async def close(self) -> None:
         """Close the pool if this instance created it; a host's shared pool stays open."""
+        home = self._foreign_loop()
+        if home is not None and home.is_closed():
+            # The pool's loop is gone, and with it any way to close its connections: forget
+            # them (the sockets close when collected), so the instance can start again here.
+            log.warning("%s: forgot a pool whose event loop is closed", type(self).__name__)
+            self._ready, self._database, self._pool, self._loop = False, None, None, None
+            self._state_lock = asyncio.Lock()
+            return
+        self._refuse_foreign_loop()
         async with self._state_lock:
             self._ready = False
             self._database = None
             await self._close_pool()
+            self._loop = None
 
     async def __aenter__(self: _Lib) -> _Lib:
         await self.initialize()
@@ -526,6 +540,7 @@ class DualModeLibrary:
 
     async def migration_status(self) -> MigrationStatus:
         """Applied, pending and changed migrations of this schema; writes nothing."""
+        self._refuse_foreign_loop()
         async with self._state_lock:
             pool = await self._open()
             return await self._status(pool)
@@ -535,6 +550,7 @@ class DualModeLibrary:
 
         With ``dry_run=True`` only report what would be applied.
         """
+        self._refuse_foreign_loop()
         async with self._state_lock:
             pool = await self._open()
             return await self._migrate(pool, dry_run=dry_run)
@@ -551,6 +567,7 @@ class DualModeLibrary:
             raise TypeError(f"health(max_wait=...) takes seconds, got {type(max_wait).__name__}")
         if not (math.isfinite(max_wait) and max_wait > 0):
             raise ValueError(f"health(max_wait=...) must be positive and finite, got {max_wait!r}")
+        self._refuse_foreign_loop()
         if self._owns_pool and self._pool is None:
             return await self._probe_without_pool(max_wait)
         # Standalone, the manager is bound to the instance's own pool once it is open.
@@ -562,6 +579,34 @@ class DualModeLibrary:
         return await self._probe(pool, max_wait)
 
     # ------------------------------------------------------------ internals
+
+    def _foreign_loop(self) -> asyncio.AbstractEventLoop | None:
+        # The pool's loop, when the caller runs in another one. asyncpg's connections belong
+        # to the loop that opened them; from any other they fail with errors that mislead
+        # ("another operation is in progress", "Event loop is closed").
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:  # not in a coroutine: nothing touches the pool here
+            return None
+        return self._loop if self._loop not in (None, running) else None
+
+    def _refuse_foreign_loop(self) -> None:
+        home = self._foreign_loop()
+        if home is None:
+            return
+        name = type(self).__name__
+        closed = (
+            " (now closed: `await lib.close()` here forgets its pool, then "
+            "`await lib.initialize()` starts again in this loop)"
+            if home.is_closed()
+            else ""
+        )
+        raise RuntimeError(
+            f"{name} was initialized in another event loop{closed}; its connections belong "
+            f"to that loop. Create, use and close it in one loop: `async with {name}(...) as "
+            "lib:` inside the coroutine you pass to asyncio.run() (in tests, a fixture and its "
+            "tests in the same loop scope)"
+        )
 
     def _connection_error(self, exc: BaseException) -> DatabaseConnectionError:
         return connection_error(exc, self._target, self._secret)
@@ -634,6 +679,7 @@ class DualModeLibrary:
                 except CONNECT_ERRORS as exc:
                     raise self._connection_error(exc) from driver_error(exc)
                 self._manager = AsyncDatabaseManager(pool=self._pool, schema=self._schema)
+                self._loop = asyncio.get_running_loop()
             return self._pool
         pool = self._host_pool()
         assert pool is not None
@@ -644,11 +690,12 @@ class DualModeLibrary:
             )
         if self._target == "the host application's pool":
             self._target = describe_pool(pool)
+        self._loop = asyncio.get_running_loop()
         return pool
 
     async def _close_pool(self) -> None:
         if self._owns_pool and self._pool is not None:
-            pool, self._pool = self._pool, None
+            pool, self._pool, self._loop = self._pool, None, None
             try:
                 await pool.close()
             except CONNECTION_ERRORS as exc:
