@@ -276,6 +276,22 @@ def test_prepared_statement_errors_point_to_the_pooler_options(cause: Exception)
     assert "PgBouncer" not in str(_bootstrap.connection_error(OSError("refused"), "host=h"))
 
 
+def test_a_startup_parameter_pgbouncer_refuses_points_to_its_setting() -> None:
+    """PgBouncer refuses pgdbm's startup parameters unless told to ignore them (seen with
+    Debian's PgBouncer 1.18: "unsupported startup parameter: jit")."""
+    cause = asyncpg.ProtocolViolationError("unsupported startup parameter: jit")
+    error = _bootstrap.connection_error(cause, "host=h port=6432")
+    assert str(error) == (
+        "cannot reach PostgreSQL at host=h port=6432: ProtocolViolationError: unsupported "
+        "startup parameter: jit (PgBouncer? list pgdbm's startup parameters in its "
+        "ignore_startup_parameters: extra_float_digits, jit, search_path, statement_timeout, "
+        "idle_in_transaction_session_timeout, lock_timeout; then set the timeouts on the "
+        "role (README: Behind PgBouncer))"
+    )
+    other = asyncpg.ProtocolViolationError("invalid frontend message type 0")
+    assert "ignore_startup_parameters" not in str(_bootstrap.connection_error(other, "host=h"))
+
+
 @pytest.mark.parametrize(
     ("sql", "hint"),
     [

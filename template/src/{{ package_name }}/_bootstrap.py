@@ -220,6 +220,8 @@ def connection_error(
         reason = reason.replace(secret, "***")
     if isinstance(cause, _PREPARED_STATEMENT_ERRORS):
         reason += f" ({_POOLER_HINT})"
+    elif isinstance(cause, asyncpg.ProtocolViolationError) and _STARTUP_REFUSED in str(cause):
+        reason += f" ({_STARTUP_PARAMETERS_HINT})"
     return DatabaseConnectionError(f"cannot reach PostgreSQL at {target}: {reason}", target=target)
 
 
@@ -229,6 +231,14 @@ def connection_error(
 _PREPARED_STATEMENT_ERRORS = (
     asyncpg.DuplicatePreparedStatementError,
     asyncpg.InvalidSQLStatementNameError,
+)
+# PgBouncer's answer to a startup parameter it does not know (pgdbm sends several).
+_STARTUP_REFUSED = "unsupported startup parameter"
+_STARTUP_PARAMETERS_HINT = (
+    "PgBouncer? list pgdbm's startup parameters in its ignore_startup_parameters: "
+    "extra_float_digits, jit, search_path, statement_timeout, "
+    "idle_in_transaction_session_timeout, lock_timeout; then set the timeouts on the role "
+    "(README: Behind PgBouncer)"
 )
 _POOLER_HINT = (
     "behind PgBouncer in transaction mode? pass statement_cache_size=0 and "
