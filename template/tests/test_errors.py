@@ -440,6 +440,8 @@ async def test_a_password_that_shows_in_the_drivers_error_is_masked() -> None:
         ({"command_timeout": float("nan")}, ValueError, "(command_timeout=...) must be more"),
         ({"retry_delay": float("inf")}, ValueError, "(retry_delay=...) must be 0 or more and"),
         ({"statement_timeout_ms": -5}, ValueError, "(statement_timeout_ms=...) must be 0 or"),
+        ({"lock_timeout_ms": 2**31}, ValueError, "(lock_timeout_ms=...) must be at most 2147483"),
+        ({"statement_timeout_ms": 2**31 - 0.5}, ValueError, "must be at most 2147483647 (Postg"),
         ({"lock_timeout_ms": "5"}, TypeError, "(lock_timeout_ms=...) takes a number, got str"),
         ({"retry_backoff": True}, TypeError, "(retry_backoff=...) takes a number, got bool"),
     ],

@@ -772,6 +772,24 @@ async def test_pool_options_reach_the_pool(database_url: str, schema: str) -> No
             assert name == "options_check"
 
 
+async def test_the_longest_timeouts_allowed_are_ones_postgresql_takes(
+    database_url: str, schema: str
+) -> None:
+    """The *_ms options' upper bound is PostgreSQL's own: the server accepts it."""
+    longest = 2**31 - 1
+    lib = Library(
+        connection_string=database_url,
+        schema=schema,
+        statement_timeout_ms=longest,
+        idle_in_transaction_session_timeout_ms=longest,
+        lock_timeout_ms=longest,
+        **POOLER_OPTIONS,
+    )
+    async with lib:
+        if not TRANSACTION_POOLER:  # PgBouncer is told to ignore these startup parameters
+            assert await lib.db.fetch_value("SHOW lock_timeout") == f"{longest}ms"
+
+
 def test_unknown_pool_option_lists_the_valid_ones(database_url: str) -> None:
     expected = r"unexpected option\(s\) statement_cache; pool options are: .*statement_cache_size"
     with pytest.raises(TypeError, match=expected):

@@ -116,6 +116,11 @@ _DURATIONS = (
 )
 
 
+# The *_ms options are PostgreSQL settings of type int: a larger value fails every
+# connection ("Value exceeds integer range"), retried by pgdbm before it is reported.
+_MAX_MS = 2**31 - 1
+
+
 def _check_pool_numbers(name: str, options: dict[str, Any]) -> None:
     for key, least in _LEAST_COUNT.items():
         if key in options and require_int(key, options[key]) < least:
@@ -130,6 +135,11 @@ def _check_pool_numbers(name: str, options: dict[str, Any]) -> None:
         if not (math.isfinite(value) and (value > 0 if positive else value >= 0)):
             rule = "more than 0" if positive else "0 or more"
             raise ValueError(f"{name}({key}=...) must be {rule} and finite, got {value!r}")
+        if key.endswith("_ms") and value > _MAX_MS:
+            raise ValueError(
+                f"{name}({key}=...) must be at most {_MAX_MS} (PostgreSQL's limit, about "
+                f"24.8 days), got {value!r}"
+            )
 
 
 async def _bounded(work: Awaitable[Any], max_wait: float, knob: str = "") -> Any:
