@@ -635,13 +635,15 @@ async def test_health_of_a_server_that_never_answers_gives_up_after_max_wait(
     assert [message for message in logged if asyncpg_own not in message] == []
 
 
-async def test_start_up_against_a_server_that_never_answers_gives_up_after_init_timeout(
+async def test_start_up_against_a_server_that_never_answers_gives_up_after_connect_timeout(
     proxy: TcpProxy, schema: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Opening the pool is bounded by init_timeout: a hung server fails start-up then, not
-    after asyncpg's 60 s connect timeout three times over (pgdbm retries it)."""
+    """Opening the pool is bounded by connect_timeout: a hung server fails start-up then,
+    not after asyncpg's 60 s connect timeout three times over (pgdbm retries it)."""
     proxy.silent = True
-    lib = Library(connection_string=proxy.url(), schema=schema, init_timeout=0.15, **POOLER_OPTIONS)
+    lib = Library(
+        connection_string=proxy.url(), schema=schema, connect_timeout=0.15, **POOLER_OPTIONS
+    )
     started = asyncio.get_running_loop().time()
     with pytest.raises(errors.DatabaseConnectionError) as error:
         await lib.initialize()
@@ -649,10 +651,11 @@ async def test_start_up_against_a_server_that_never_answers_gives_up_after_init_
     assert 0.15 <= waited < 5
     assert str(error.value) == (
         f"cannot reach PostgreSQL at host=127.0.0.1 port={proxy.port} database="
-        f"{proxy.database} user={proxy.user}: TimeoutError: no answer within 0.15 s (init_timeout)"
+        f"{proxy.database} user={proxy.user}: TimeoutError: not connected within 0.15 s "
+        "(connect_timeout, pgdbm's retries included)"
     )
     assert not lib.initialized
-    with pytest.raises(errors.DatabaseConnectionError, match=r"within 0\.15 s \(init_timeout\)"):
+    with pytest.raises(errors.DatabaseConnectionError, match=r"within 0\.15 s \(connect_timeout"):
         await lib.migration_status()  # the deploy-time commands' path too
     await proxy.stop()
     await asyncio.sleep(0.05)  # the abandoned connection attempts end once cut
@@ -807,13 +810,29 @@ def test_start_up_needs_two_connections(database_url: str) -> None:
         Library(connection_string=database_url, max_connections=1)
 
 
+@pytest.mark.parametrize("key", ["init_timeout", "connect_timeout"])
 @pytest.mark.parametrize("bad", [0, -1, float("nan"), float("inf")])
-def test_init_timeout_must_be_positive_and_finite(database_url: str, bad: float) -> None:
-    with pytest.raises(ValueError, match="positive finite number of seconds"):
-        Library(connection_string=database_url, init_timeout=bad)
+def test_timeouts_must_be_positive_and_finite(database_url: str, key: str, bad: float) -> None:
+    expected = rf"\({key}=\.\.\.\) must be a positive finite number of seconds, got"
+    with pytest.raises(ValueError, match=expected):
+        Library(connection_string=database_url, **{key: bad})  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("bad", ["5", True, None])
-def test_init_timeout_must_be_a_number(database_url: str, bad: object) -> None:
-    with pytest.raises(TypeError, match="takes seconds as a number"):
-        Library(connection_string=database_url, init_timeout=bad)  # type: ignore[arg-type]
+@pytest.mark.parametrize("key", ["init_timeout", "connect_timeout"])
+@pytest.mark.parametrize("bad", ["5", True])
+def test_timeouts_must_be_numbers(database_url: str, key: str, bad: object) -> None:
+    expected = rf"\({key}=\.\.\.\) takes seconds as a number, got {type(bad).__name__}$"
+    with pytest.raises(TypeError, match=expected):
+        Library(connection_string=database_url, **{key: bad})  # type: ignore[arg-type]
+
+
+def test_init_timeout_has_no_none(database_url: str) -> None:
+    with pytest.raises(TypeError, match="takes seconds as a number, got NoneType"):
+        Library(connection_string=database_url, init_timeout=None)  # type: ignore[arg-type]
+
+
+def test_connect_timeout_belongs_to_standalone_mode(shared_pool: asyncpg.Pool) -> None:
+    manager = AsyncDatabaseManager(pool=shared_pool, schema="x")
+    with pytest.raises(ValueError, match="with db_manager= the host opens its shared pool"):
+        Library(db_manager=manager, connect_timeout=5)
+    assert not Library(db_manager=manager, connect_timeout=None).owns_pool

@@ -140,6 +140,21 @@ async def test_failed_start_up_releases_what_it_opened(
     assert lib.db is not None
 
 
+def _loop_error(mode: str, closed: bool = False) -> str:
+    name = Library.__name__
+    if mode == "standalone":
+        what, remedy = "opened its pool in", "make a new instance in this one"
+    else:
+        what, remedy = "runs on the host's pool, which belongs to", "the host makes its pool here"
+    return (
+        f"{name} {what} another event loop{f' (now closed: {remedy})' if closed else ''}; "
+        "asyncpg's connections work only in the loop that opened them. Create the pool, the "
+        f"instance and its uses in one loop: `async with {name}(...) as lib:` inside the "
+        "coroutine you pass to asyncio.run() (in tests, fixtures and tests in the same loop "
+        "scope)"
+    )
+
+
 def test_an_instance_used_from_another_event_loop_says_which_and_how(
     mode: str, database_url: str, schema: str
 ) -> None:
@@ -154,21 +169,15 @@ def test_an_instance_used_from_another_event_loop_says_which_and_how(
         lib = build(mode, database_url, pool, schema)
         home.run_until_complete(lib.initialize())
 
-        async def elsewhere() -> str:
-            with pytest.raises(RuntimeError, match="initialized in another event loop;") as error:
+        async def elsewhere() -> None:
+            with pytest.raises(RuntimeError) as error:
                 _ = lib.db
+            assert str(error.value) == _loop_error(mode)
             for use in (lib.initialize, lib.migration_status, lib.migrate, lib.health, lib.close):
-                with pytest.raises(RuntimeError, match=re.escape(str(error.value))):
+                with pytest.raises(RuntimeError, match=re.escape(_loop_error(mode))):
                     await use()
-            return str(error.value)
 
-        message = asyncio.run(elsewhere())
-        assert message == (
-            f"{Library.__name__} was initialized in another event loop; its connections belong "
-            f"to that loop. Create, use and close it in one loop: `async with "
-            f"{Library.__name__}(...) as lib:` inside the coroutine you pass to asyncio.run() "
-            "(in tests, a fixture and its tests in the same loop scope)"
-        )
+        asyncio.run(elsewhere())
         assert lib.initialized
         assert home.run_until_complete(lib.db.fetch_value("SELECT 1")) == 1
         home.run_until_complete(lib.close())
@@ -178,35 +187,84 @@ def test_an_instance_used_from_another_event_loop_says_which_and_how(
         home.close()
 
 
-def test_after_its_loop_is_closed_close_forgets_the_pool_and_start_up_works_again(
-    database_url: str, schema: str, caplog: pytest.LogCaptureFixture
+def test_a_host_pool_of_another_loop_is_refused_from_the_first_use(
+    database_url: str, schema: str
 ) -> None:
-    """Standalone, used in a second asyncio.run() after the first ended: the message says
-    how to go on, close() forgets the dead loop's pool, and initialize() starts afresh."""
+    """Embedded, the host's pool decides: a session-scoped host pool used from a test's own
+    loop is refused before anything is sent, and after that loop is closed, too."""
+    home = asyncio.new_event_loop()
+    pool = home.run_until_complete(create_host_pool(database_url, max_connections=2))
+    try:
+        lib = build("shared", database_url, pool, schema)
+
+        async def elsewhere(closed: bool) -> None:
+            with pytest.raises(RuntimeError, match=re.escape(_loop_error("shared", closed))):
+                await lib.initialize()
+            assert not lib.initialized
+
+        asyncio.run(elsewhere(closed=False))
+    finally:
+        home.run_until_complete(pool.close())
+        home.close()
+    asyncio.run(elsewhere(closed=True))
+
+
+def test_an_instance_whose_loop_ended_unclosed_says_to_make_a_new_one(
+    database_url: str, schema: str
+) -> None:
+    """Standalone, its loop closed without close(): it says so and stays refused."""
     lib = build("standalone", database_url, None, schema)
 
-    async def first() -> asyncpg.Pool:
+    async def first() -> None:
         await lib.initialize()
-        # The program "forgets" to close the instance; its pool is closed here only so
-        # that the test leaves no connection behind.
+        # The program does not close the instance; its pool is closed here only so that
+        # the test leaves no connection behind.
         pool = lib._pool
         assert pool is not None
         await pool.close()
-        return pool
 
     asyncio.run(first())
 
     async def second() -> None:
-        with pytest.raises(RuntimeError, match=r"another event loop \(now closed: `await lib"):
+        with pytest.raises(RuntimeError) as error:
             _ = lib.db
-        await lib.close()
-        assert not lib.initialized
-        await lib.initialize()
-        assert await lib.db.fetch_value("SELECT 2") == 2
-        await lib.close()
+        assert str(error.value) == _loop_error("standalone", closed=True)
+        with pytest.raises(RuntimeError, match=re.escape(_loop_error("standalone", closed=True))):
+            await lib.close()
 
     asyncio.run(second())
-    assert f"{Library.__name__}: forgot a pool whose event loop is closed" in caplog.messages
+
+
+async def test_close_right_after_start_up_waits_for_the_calls_queued_before_it(
+    make_lib: MakeLib,
+) -> None:
+    """Calls run in the order they asked: a start-up queued behind the first one finishes
+    (as a no-op) before a close() asked for later, which leaves the instance closed."""
+    lib = make_lib()
+
+    async def start_then_close() -> None:
+        await lib.initialize()
+        await lib.close()
+
+    await asyncio.gather(start_then_close(), lib.initialize())
+    assert not lib.initialized
+
+
+def test_closed_in_one_loop_it_starts_again_in_the_next(database_url: str, schema: str) -> None:
+    """Standalone, close() then initialize() in a new asyncio.run() works, also after
+    concurrent calls bound the instance's lock to the first loop."""
+    lib = build("standalone", database_url, None, schema)
+
+    async def run(value: int) -> int:
+        await asyncio.gather(*(lib.initialize() for _ in range(3)))  # contends for the lock
+        try:
+            result: int = await lib.db.fetch_value("SELECT $1::int", value)
+            return result
+        finally:
+            await asyncio.gather(lib.close(), lib.close())
+
+    assert asyncio.run(run(1)) == 1
+    assert asyncio.run(run(2)) == 2
 
 
 async def test_health_before_and_after_start_up(make_lib: MakeLib, mode: str) -> None:

@@ -51,8 +51,7 @@ def _options(library: type[DualModeLibrary], env_var: str) -> _Parser:
     options.add_argument(
         "--timeout",
         type=_seconds,
-        help="seconds to wait for the server to answer, and for another process holding "
-        "the start-up lock (default: 60)",
+        help="seconds to wait for another process holding the start-up lock (default: 60)",
     )
     return options
 

@@ -121,6 +121,21 @@ _DURATIONS = (
 _MAX_MS = 2**31 - 1
 
 
+# Seconds to open a standalone pool, pgdbm's retries included: asyncpg's own connect
+# timeout is as long per try, and pgdbm tries three times.
+_CONNECT_TIMEOUT = 60.0
+
+
+def _check_seconds(name: str, key: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name}({key}=...) takes seconds as a number, got {type(value).__name__}")
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(
+            f"{name}({key}=...) must be a positive finite number of seconds, "
+            f"got {value!r} (for example {key}=30)"
+        )
+
+
 def _check_pool_numbers(name: str, options: dict[str, Any]) -> None:
     for key, least in _LEAST_COUNT.items():
         if key in options and require_int(key, options[key]) < least:
@@ -142,9 +157,8 @@ def _check_pool_numbers(name: str, options: dict[str, Any]) -> None:
             )
 
 
-async def _bounded(work: Awaitable[Any], max_wait: float, knob: str = "") -> Any:
-    """``await work``, or ``TimeoutError`` after ``max_wait`` seconds (``knob`` names the
-    setting in the message).
+async def _bounded(work: Awaitable[Any], max_wait: float, message: str = "") -> Any:
+    """``await work``, or ``TimeoutError(message)`` after ``max_wait`` seconds.
 
     Unlike ``asyncio.wait_for``, it does not wait for the cancelled work to wind down: on
     a server that stopped answering, cancelling a query waits on that server too.
@@ -157,7 +171,7 @@ async def _bounded(work: Awaitable[Any], max_wait: float, knob: str = "") -> Any
         raise
     if not done:
         _abandon(task)
-        raise TimeoutError(f"no answer within {max_wait:g} s{knob}")
+        raise TimeoutError(message or f"no answer within {max_wait:g} s")
     return task.result()
 
 
@@ -323,6 +337,7 @@ class DualModeLibrary:
         schema: str | None = None,
         apply_migrations: bool = True,
         init_timeout: float = 60.0,
+        connect_timeout: float | None = None,
         **pool_options: Unpack[PoolOptions],
     ) -> None:
         name = type(self).__name__
@@ -330,16 +345,14 @@ class DualModeLibrary:
         if (connection_string is None) == (db_manager is None):
             given = "both" if connection_string is not None else "neither"
             raise ValueError(f"{name}() got {given} of connection_string and db_manager.\n{usage}")
-        if isinstance(init_timeout, bool) or not isinstance(init_timeout, (int, float)):
-            raise TypeError(
-                f"{name}(init_timeout=...) takes seconds as a number, "
-                f"got {type(init_timeout).__name__}"
-            )
-        if not (math.isfinite(init_timeout) and init_timeout > 0):
-            raise ValueError(
-                f"{name}(init_timeout=...) must be a positive finite number of seconds, "
-                f"got {init_timeout!r} (for example init_timeout=30)"
-            )
+        _check_seconds(name, "init_timeout", init_timeout)
+        if connect_timeout is not None:
+            _check_seconds(name, "connect_timeout", connect_timeout)
+            if db_manager is not None:
+                raise ValueError(
+                    f"{name}(): connect_timeout bounds opening the pool the library owns in "
+                    "standalone mode; with db_manager= the host opens its shared pool."
+                )
         if not isinstance(apply_migrations, bool):
             raise TypeError(f"{name}(apply_migrations=...) takes True or False")
 
@@ -369,12 +382,14 @@ class DualModeLibrary:
         self._owns_pool = self._config is not None
         self._apply_migrations = apply_migrations
         self._init_timeout = float(init_timeout)
+        self._connect_timeout = float(connect_timeout or _CONNECT_TIMEOUT)
         self._ready = False
         self._database: Database | None = None
         self._shipped: tuple[MigrationFile, ...] | None = None
         self._sql_by_file: dict[str, str] = {}
         self._state_lock = asyncio.Lock()
-        # The event loop the pool belongs to, from the first use of it until close().
+        self._lock_loop: asyncio.AbstractEventLoop | None = None
+        # Standalone: the event loop that opened the pool, until it is closed.
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def _check_manager(
@@ -493,8 +508,7 @@ class DualModeLibrary:
         every migration is applied and raises ``PendingMigrationsError`` otherwise.
         A no-op once done.
         """
-        self._refuse_foreign_loop()
-        async with self._state_lock:
+        async with self._lock_here():
             if self._ready:
                 return
             started = time.perf_counter()
@@ -519,20 +533,10 @@ class DualModeLibrary:
 
     async def close(self) -> None:
         """Close the pool if this instance created it; a host's shared pool stays open."""
-        home = self._foreign_loop()
-        if home is not None and home.is_closed():
-            # The pool's loop is gone, and with it any way to close its connections: forget
-            # them (the sockets close when collected), so the instance can start again here.
-            log.warning("%s: forgot a pool whose event loop is closed", type(self).__name__)
-            self._ready, self._database, self._pool, self._loop = False, None, None, None
-            self._state_lock = asyncio.Lock()
-            return
-        self._refuse_foreign_loop()
-        async with self._state_lock:
+        async with self._lock_here():
             self._ready = False
             self._database = None
             await self._close_pool()
-            self._loop = None
 
     async def __aenter__(self: _Lib) -> _Lib:
         await self.initialize()
@@ -550,8 +554,7 @@ class DualModeLibrary:
 
     async def migration_status(self) -> MigrationStatus:
         """Applied, pending and changed migrations of this schema; writes nothing."""
-        self._refuse_foreign_loop()
-        async with self._state_lock:
+        async with self._lock_here():
             pool = await self._open()
             return await self._status(pool)
 
@@ -560,8 +563,7 @@ class DualModeLibrary:
 
         With ``dry_run=True`` only report what would be applied.
         """
-        self._refuse_foreign_loop()
-        async with self._state_lock:
+        async with self._lock_here():
             pool = await self._open()
             return await self._migrate(pool, dry_run=dry_run)
 
@@ -590,32 +592,41 @@ class DualModeLibrary:
 
     # ------------------------------------------------------------ internals
 
-    def _foreign_loop(self) -> asyncio.AbstractEventLoop | None:
-        # The pool's loop, when the caller runs in another one. asyncpg's connections belong
-        # to the loop that opened them; from any other they fail with errors that mislead
-        # ("another operation is in progress", "Event loop is closed").
+    def _lock_here(self) -> asyncio.Lock:
+        self._refuse_foreign_loop()
+        running = asyncio.get_running_loop()
+        # asyncio.Lock binds itself to the loop of its first contended use: an instance
+        # closed in one asyncio.run() and started again in the next needs a new one.
+        if self._lock_loop is not running and not self._state_lock.locked():
+            self._state_lock, self._lock_loop = asyncio.Lock(), running
+        return self._state_lock
+
+    def _refuse_foreign_loop(self) -> None:
+        # asyncpg's connections belong to the event loop that opened them; from any other
+        # they fail with errors that mislead ("another operation is in progress").
         try:
             running = asyncio.get_running_loop()
         except RuntimeError:  # not in a coroutine: nothing touches the pool here
-            return None
-        return self._loop if self._loop not in (None, running) else None
-
-    def _refuse_foreign_loop(self) -> None:
-        home = self._foreign_loop()
-        if home is None:
+            return
+        home: asyncio.AbstractEventLoop | None = self._loop
+        if not self._owns_pool:  # the host's pool: asyncpg keeps its loop, with no accessor
+            home = getattr(self._host_pool(strict=False), "_loop", None)
+        if home is None or home is running:
             return
         name = type(self).__name__
-        closed = (
-            " (now closed: `await lib.close()` here forgets its pool, then "
-            "`await lib.initialize()` starts again in this loop)"
-            if home.is_closed()
-            else ""
-        )
+        if self._owns_pool:
+            what, remedy = "opened its pool in", "make a new instance in this one"
+        else:
+            what, remedy = (
+                "runs on the host's pool, which belongs to",
+                "the host makes its pool here",
+            )
+        closed = f" (now closed: {remedy})" if home.is_closed() else ""
         raise RuntimeError(
-            f"{name} was initialized in another event loop{closed}; its connections belong "
-            f"to that loop. Create, use and close it in one loop: `async with {name}(...) as "
-            "lib:` inside the coroutine you pass to asyncio.run() (in tests, a fixture and its "
-            "tests in the same loop scope)"
+            f"{name} {what} another event loop{closed}; asyncpg's connections work only in the "
+            "loop that opened them. Create the pool, the instance and its uses in one loop: "
+            f"`async with {name}(...) as lib:` inside the coroutine you pass to asyncio.run() "
+            "(in tests, fixtures and tests in the same loop scope)"
         )
 
     def _connection_error(self, exc: BaseException) -> DatabaseConnectionError:
@@ -683,8 +694,9 @@ class DualModeLibrary:
                     # times over with pgdbm's retries.
                     self._pool = await _bounded(
                         AsyncDatabaseManager.create_shared_pool(self._config),
-                        self._init_timeout,
-                        " (init_timeout)",
+                        self._connect_timeout,
+                        f"not connected within {self._connect_timeout:g} s (connect_timeout, "
+                        "pgdbm's retries included)",
                     )
                 except CONNECT_ERRORS as exc:
                     raise self._connection_error(exc) from driver_error(exc)
@@ -700,7 +712,6 @@ class DualModeLibrary:
             )
         if self._target == "the host application's pool":
             self._target = describe_pool(pool)
-        self._loop = asyncio.get_running_loop()
         return pool
 
     async def _close_pool(self) -> None:
