@@ -126,6 +126,9 @@ def test_a_connect_timeout_says_what_it_means() -> None:
         "postgresql:///orders?port=5432,",
         "postgresql:///orders?host=[::1",
         "postgresql:///orders?host=db:64%2F32",  # decoded, the / would end the host's port
+        "postgresql://app:pw@db[::1]/orders",  # a bracket not opening the host
+        "postgresql:///orders?host=db[::1]",
+        "postgresql:///orders?host=db]",
         f"host=db user=app password={SECRET}",  # libpq's form, which asyncpg does not read
         f"mysql://app:{SECRET}@db/orders",
         f"{SECRET}",

@@ -162,6 +162,9 @@ def dsn_problem(dsn: str) -> str | None:
                 _ = probe.port, probe.hostname  # ValueError for a bad port or bracketed host
                 if probe.netloc != host:  # a query's decoded / ? or # ended it
                     return _NOT_ENCODED
+                # urlsplit refused a lone bracket; asyncpg reads db[::1] as db[ and port :1]
+                if "[" in host and not host.startswith("["):
+                    return _NOT_ENCODED
         if ports := "" if hostspec else query.get("port", [""])[-1]:
             numbers = [int(number) for number in ports.split(",")]  # as asyncpg reads them
             if not all(0 <= number <= 65535 for number in numbers) or (
