@@ -279,6 +279,19 @@ def test_prepared_statement_errors_point_to_the_pooler_options(cause: Exception)
     assert "PgBouncer" not in str(_bootstrap.connection_error(OSError("refused"), "host=h"))
 
 
+def test_options_the_server_refuses_are_not_called_unreachable() -> None:
+    cause = asyncpg.UndefinedObjectError('unrecognized configuration parameter "jitt"')
+    error = _bootstrap.connection_error(cause, "host=h port=5432")
+    assert str(error) == (
+        "PostgreSQL at host=h port=5432 refused the pool's options (server_settings=, "
+        "init_commands=, the *_ms timeouts): UndefinedObjectError: unrecognized "
+        'configuration parameter "jitt"'
+    )
+    assert error.target == "host=h port=5432"
+    refused = asyncpg.InvalidPasswordError("password authentication failed for user app")
+    assert str(_bootstrap.connection_error(refused, "host=h")).startswith("cannot reach")
+
+
 def test_a_startup_parameter_pgbouncer_refuses_points_to_its_setting() -> None:
     """PgBouncer refuses pgdbm's startup parameters unless told to ignore them (seen with
     Debian's PgBouncer 1.18: "unsupported startup parameter: jit")."""

@@ -793,6 +793,25 @@ async def test_the_longest_timeouts_allowed_are_ones_postgresql_takes(
             assert await lib.db.fetch_value("SHOW lock_timeout") == f"{longest}ms"
 
 
+async def test_init_commands_the_server_refuses_say_so(database_url: str, schema: str) -> None:
+    """The server was reached: the error says it refused the pool's options."""
+    lib = Library(
+        connection_string=database_url,
+        schema=schema,
+        init_commands=["SELEC 1"],
+        retry_attempts=1,
+        **POOLER_OPTIONS,
+    )
+    with pytest.raises(errors.DatabaseConnectionError) as error:
+        await lib.initialize()
+    assert str(error.value).startswith("PostgreSQL at ")
+    assert str(error.value).endswith(
+        " refused the pool's options (server_settings=, init_commands=, the *_ms timeouts): "
+        'PostgresSyntaxError: syntax error at or near "SELEC"'
+    )
+    assert not lib.initialized
+
+
 def test_unknown_pool_option_lists_the_valid_ones(database_url: str) -> None:
     expected = r"unexpected option\(s\) statement_cache; pool options are: .*statement_cache_size"
     with pytest.raises(TypeError, match=expected):

@@ -225,6 +225,13 @@ def connection_error(
         reason += f" ({_POOLER_HINT})"
     elif isinstance(cause, asyncpg.ProtocolViolationError) and _STARTUP_REFUSED in str(cause):
         reason += f" ({_STARTUP_PARAMETERS_HINT})"
+    elif isinstance(cause, asyncpg.PostgresError) and not isinstance(cause, CONNECTION_ERRORS):
+        # The server answered, and refused what each new connection asks for.
+        return DatabaseConnectionError(
+            f"PostgreSQL at {target} refused the pool's options (server_settings=, "
+            f"init_commands=, the *_ms timeouts): {reason}",
+            target=target,
+        )
     return DatabaseConnectionError(f"cannot reach PostgreSQL at {target}: {reason}", target=target)
 
 
