@@ -21,6 +21,7 @@ import pytest
 from pgdbm import AsyncDatabaseManager, AsyncMigrationManager
 
 from .helpers import (
+    TRANSACTION_POOLER,
     applied_migrations,
     build,
     cold_start_in_a_process,
@@ -342,6 +343,31 @@ async def test_verify_only_start_up_writes_nothing_and_lists_what_is_missing(
     assert report.applied == tuple(shipped_migrations())
     await verifier.initialize()
     assert (await verifier.health()).ok
+
+
+async def test_a_release_step_that_only_migrates_leaves_no_connection_open(
+    database_url: str, schema: str, admin_pool: asyncpg.Pool
+) -> None:
+    """Standalone and never started, migrate() and migration_status() each close the pool
+    they opened: a release script has nothing to close. Start-up goes on from there."""
+    lib = build("standalone", database_url, None, schema)
+    try:
+        assert (await lib.migrate()).applied == tuple(shipped_migrations())
+        assert (await lib.migration_status()).up_to_date
+        if not TRANSACTION_POOLER:  # PgBouncer keeps its own server connections open
+            count = "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1"
+            for _ in range(100):  # a backend leaves pg_stat_activity just after its client
+                if not await admin_pool.fetchval(count, lib.module_name):
+                    break
+                await asyncio.sleep(0.02)
+            assert await admin_pool.fetchval(count, lib.module_name) == 0
+        await lib.initialize()
+        assert await lib.db.fetch_value("SELECT 1") == 1
+        assert (await lib.migration_status()).up_to_date  # on the open pool, which stays
+        assert lib.initialized
+        assert await lib.db.fetch_value("SELECT 2") == 2
+    finally:
+        await lib.close()
 
 
 async def test_dry_run_lists_pending_and_writes_nothing(

@@ -553,18 +553,20 @@ class DualModeLibrary:
     # ------------------------------------------------------------ deploy-time operations
 
     async def migration_status(self) -> MigrationStatus:
-        """Applied, pending and changed migrations of this schema; writes nothing."""
-        async with self._lock_here():
-            pool = await self._open()
+        """Applied, pending and changed migrations of this schema; writes nothing.
+
+        Standalone before ``initialize()``, on a pool opened and closed for the call.
+        """
+        async with self._lock_here(), self._pool_for_the_call() as pool:
             return await self._status(pool)
 
     async def migrate(self, *, dry_run: bool = False) -> MigrationReport:
         """Apply pending migrations under the start-up lock, as a release step would.
 
-        With ``dry_run=True`` only report what would be applied.
+        With ``dry_run=True`` only report what would be applied. Standalone before
+        ``initialize()``, on a pool opened and closed for the call.
         """
-        async with self._lock_here():
-            pool = await self._open()
+        async with self._lock_here(), self._pool_for_the_call() as pool:
             return await self._migrate(pool, dry_run=dry_run)
 
     async def health(self, *, max_wait: float = 5.0) -> Health:
@@ -713,6 +715,18 @@ class DualModeLibrary:
         if self._target == "the host application's pool":
             self._target = describe_pool(pool)
         return pool
+
+    @asynccontextmanager
+    async def _pool_for_the_call(self) -> AsyncIterator[asyncpg.Pool]:
+        # A release step that only migrates must not leave a pool open behind it: nothing
+        # would close it (the instance is not started, so nobody calls close()).
+        opened_here = self._owns_pool and self._pool is None
+        pool = await self._open()
+        try:
+            yield pool
+        finally:
+            if opened_here:
+                await self._close_pool()
 
     async def _close_pool(self) -> None:
         if self._owns_pool and self._pool is not None:
