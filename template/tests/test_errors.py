@@ -127,6 +127,8 @@ def test_a_connect_timeout_says_what_it_means() -> None:
         "postgresql:///orders?host=[::1",
         "postgresql:///orders?host=db:64%2F32",  # decoded, the / would end the host's port
         "postgresql://app:pw@db[::1]/orders",  # a bracket not opening the host
+        "postgresql://app:pw@[::1]x/orders",  # asyncpg drops what follows ] but a port
+        "postgresql:///orders?host=[::1]]",
         "postgresql:///orders?host=db[::1]",
         "postgresql:///orders?host=db]",
         f"host=db user=app password={SECRET}",  # libpq's form, which asyncpg does not read
@@ -174,6 +176,13 @@ def test_a_connection_string_asyncpg_cannot_read_is_refused_without_showing_it(d
 def test_connection_strings_asyncpg_reads_are_accepted(dsn: str) -> None:
     assert _bootstrap.dsn_problem(dsn) is None
     Library(connection_string=dsn)
+
+
+def test_libpqs_connect_timeout_in_the_url_points_to_the_keyword() -> None:
+    """asyncpg would send it to the server as a setting, which the server refuses."""
+    with pytest.raises(ValueError, match="connect_timeout in its query") as error:
+        Library(connection_string="postgresql://app@db/orders?connect_timeout=10")
+    assert "pass connect_timeout= (seconds) instead" in str(error.value)
 
 
 def test_pgdbms_wrapper_is_unwrapped_to_the_drivers_error() -> None:
@@ -279,17 +288,39 @@ def test_prepared_statement_errors_point_to_the_pooler_options(cause: Exception)
     assert "PgBouncer" not in str(_bootstrap.connection_error(OSError("refused"), "host=h"))
 
 
-def test_options_the_server_refuses_are_not_called_unreachable() -> None:
-    cause = asyncpg.UndefinedObjectError('unrecognized configuration parameter "jitt"')
-    error = _bootstrap.connection_error(cause, "host=h port=5432")
+@pytest.mark.parametrize(
+    ("cause", "hint"),
+    [
+        (asyncpg.UndefinedObjectError('unrecognized configuration parameter "jitt"'), True),
+        (asyncpg.InsufficientPrivilegeError('permission denied to set parameter "x"'), True),
+        (asyncpg.InsufficientPrivilegeError('permission denied for database "orders"'), False),
+        (asyncpg.ObjectNotInPrerequisiteStateError('database "o" is not accepting'), False),
+    ],
+)
+def test_a_server_that_refuses_the_connection_is_not_called_unreachable(
+    cause: asyncpg.PostgresError, hint: bool
+) -> None:
+    """The server answered: the message says it refused, and points to the pool's
+    settings only when a setting is what it refused."""
+    error = _bootstrap.connection_error(cause, "host=h port=5432", secret="p")
+    settings_hint = (
+        " (check server_settings= and the *_ms timeouts; asyncpg sends a URL query's "
+        "unknown fields as settings too)"
+    )
     assert str(error) == (
-        "PostgreSQL at host=h port=5432 refused the pool's options (server_settings=, "
-        "init_commands=, the *_ms timeouts): UndefinedObjectError: unrecognized "
-        'configuration parameter "jitt"'
+        f"PostgreSQL at host=h port=5432 refused the connection: {type(cause).__name__}: "
+        f"{str(cause).replace('p', '***')}{settings_hint if hint else ''}"
     )
     assert error.target == "host=h port=5432"
     refused = asyncpg.InvalidPasswordError("password authentication failed for user app")
     assert str(_bootstrap.connection_error(refused, "host=h")).startswith("cannot reach")
+
+
+def test_the_password_is_masked_in_the_drivers_words_only() -> None:
+    """A short password masks its matches in the driver's message, never in the library's
+    own text around it (which would garble it, and tell what the password contains)."""
+    error = _bootstrap.connection_error(TimeoutError("no reply"), "host=h port=1", secret="e")
+    assert str(error) == "cannot reach PostgreSQL at host=h port=1: TimeoutError: no r***ply"
 
 
 def test_a_startup_parameter_pgbouncer_refuses_points_to_its_setting() -> None:

@@ -141,15 +141,35 @@ def test_a_refused_connection_string_names_where_it_came_from(
     )
 
 
+@pytest.mark.parametrize("flag", ["--timeout", "--connect-timeout"])
 @pytest.mark.parametrize("bad", ["nan", "inf", "0", "-1", "soon"])
-def test_timeout_must_be_a_positive_number_of_seconds(
-    bad: str, capsys: pytest.CaptureFixture[str]
+def test_timeouts_must_be_positive_numbers_of_seconds(
+    flag: str, bad: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with pytest.raises(SystemExit) as exit_:
-        _cli.main(Library, ["status", "--dsn", "postgresql://db/none", "--timeout", bad])
+        _cli.main(Library, ["status", "--dsn", "postgresql://db/none", flag, bad])
     assert exit_.value.code == 2
-    assert f"argument --timeout: must be a positive number of seconds, got '{bad}'" in (
+    assert f"argument {flag}: must be a positive number of seconds, got '{bad}'" in (
         capsys.readouterr().err
+    )
+
+
+def test_connect_timeout_bounds_the_command_against_a_server_that_never_answers(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A listening socket that never answers (the kernel accepts, nobody speaks): exit 2
+    after --connect-timeout, not after asyncpg's 60 s."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        port = silent.getsockname()[1]
+        url = f"postgresql://app:{SECRET}@127.0.0.1:{port}/appdb"
+        code, _, err = cli(capsys, "--dsn", url, "--connect-timeout", "0.15", "status")
+    assert code == 2
+    assert err == (
+        f"error: DatabaseConnectionError: cannot reach PostgreSQL at host=127.0.0.1 port={port} "
+        "database=appdb user=app: TimeoutError: not connected within 0.15 s (connect_timeout, "
+        "pgdbm's retries included)\n"
     )
 
 
@@ -273,7 +293,8 @@ def test_the_command_opens_a_small_pool_with_the_options_given(
     Recording.__module__ = Library.__module__  # the command names the package from it
     pooler = ["--transaction-pooler"] if TRANSACTION_POOLER else []
     assert _cli.main(Recording, [*pooler, "--dsn", database_url, "status"]) in (0, 1)
-    options = ["--schema", schema, "--timeout", "7", "--transaction-pooler"]
+    options = ["--schema", schema, "--timeout", "7", "--connect-timeout", "9"]
+    options.append("--transaction-pooler")
     assert _cli.main(Recording, ["--dsn", database_url, *options, "status"]) == 1
     capsys.readouterr()
     small = {"min_connections": 1, "max_connections": 2, "retry_attempts": 1}
@@ -283,6 +304,7 @@ def test_the_command_opens_a_small_pool_with_the_options_given(
             "connection_string": database_url,
             "schema": Library.DEFAULT_SCHEMA,
             "init_timeout": 60.0,
+            "connect_timeout": None,  # the class's default
             **small,
             **(through_pooler if TRANSACTION_POOLER else {}),
         },
@@ -290,6 +312,7 @@ def test_the_command_opens_a_small_pool_with_the_options_given(
             "connection_string": database_url,
             "schema": schema,
             "init_timeout": 7.0,
+            "connect_timeout": 9.0,
             **small,
             **through_pooler,
         },
@@ -794,7 +817,7 @@ async def test_the_longest_timeouts_allowed_are_ones_postgresql_takes(
 
 
 async def test_init_commands_the_server_refuses_say_so(database_url: str, schema: str) -> None:
-    """The server was reached: the error says it refused the pool's options."""
+    """The server was reached: the error says it refused, not that it is unreachable."""
     lib = Library(
         connection_string=database_url,
         schema=schema,
@@ -806,8 +829,7 @@ async def test_init_commands_the_server_refuses_say_so(database_url: str, schema
         await lib.initialize()
     assert str(error.value).startswith("PostgreSQL at ")
     assert str(error.value).endswith(
-        " refused the pool's options (server_settings=, init_commands=, the *_ms timeouts): "
-        'PostgresSyntaxError: syntax error at or near "SELEC"'
+        ' refused the connection: PostgresSyntaxError: syntax error at or near "SELEC"'
     )
     assert not lib.initialized
 

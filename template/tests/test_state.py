@@ -143,9 +143,10 @@ async def test_failed_start_up_releases_what_it_opened(
 def _loop_error(mode: str, closed: bool = False) -> str:
     name = Library.__name__
     if mode == "standalone":
-        what, remedy = "opened its pool in", "make a new instance in this one"
+        what, remedy = "opened its pool in", "`await lib.close()` here lets that pool go"
     else:
-        what, remedy = "runs on the host's pool, which belongs to", "the host makes its pool here"
+        what = "runs on the host's pool, which belongs to"
+        remedy = "the host must create its pool in this loop"
     return (
         f"{name} {what} another event loop{f' (now closed: {remedy})' if closed else ''}; "
         "asyncpg's connections work only in the loop that opened them. Create the pool, the "
@@ -209,10 +210,12 @@ def test_a_host_pool_of_another_loop_is_refused_from_the_first_use(
     asyncio.run(elsewhere(closed=True))
 
 
-def test_an_instance_whose_loop_ended_unclosed_says_to_make_a_new_one(
-    database_url: str, schema: str
+def test_an_instance_whose_loop_ended_unclosed_lets_its_pool_go_and_starts_again(
+    database_url: str, schema: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Standalone, its loop closed without close(): it says so and stays refused."""
+    """Standalone, its loop closed without close(): every use says so, close() lets the
+    dead loop's pool go (nothing can close it gracefully any more), and start-up works
+    again in the new loop."""
     lib = build("standalone", database_url, None, schema)
 
     async def first() -> None:
@@ -230,9 +233,15 @@ def test_an_instance_whose_loop_ended_unclosed_says_to_make_a_new_one(
             _ = lib.db
         assert str(error.value) == _loop_error("standalone", closed=True)
         with pytest.raises(RuntimeError, match=re.escape(_loop_error("standalone", closed=True))):
-            await lib.close()
+            await lib.migration_status()
+        await lib.close()
+        assert not lib.initialized
+        await lib.initialize()
+        assert await lib.db.fetch_value("SELECT 3") == 3
+        await lib.close()
 
     asyncio.run(second())
+    assert f"{Library.__name__}: let go of a pool whose event loop is closed" in caplog.messages
 
 
 async def test_close_right_after_start_up_waits_for_the_calls_queued_before_it(

@@ -132,6 +132,8 @@ def _host_and_port(spec: str) -> tuple[str, str]:
     return unquote(address), unquote(port) or "5432"
 
 
+# [IPv6]:port as asyncpg reads it; it drops anything after the bracket but a port.
+_BRACKETED_HOST = re.compile(r"\[[^\]]+\](:[0-9]*)?")
 _NOT_ENCODED = (
     "cannot be read as a URL: its host, port, database or query is not valid, as when the "
     "user name or password holds one of / ? # [ ] @ : unencoded (percent-encode them: "
@@ -162,8 +164,9 @@ def dsn_problem(dsn: str) -> str | None:
                 _ = probe.port, probe.hostname  # ValueError for a bad port or bracketed host
                 if probe.netloc != host:  # a query's decoded / ? or # ended it
                     return _NOT_ENCODED
-                # urlsplit refused a lone bracket; asyncpg reads db[::1] as db[ and port :1]
-                if "[" in host and not host.startswith("["):
+                # urlsplit refused a lone bracket. asyncpg reads db[::1] as db[ and port :1],
+                # and drops what follows [::1] but a port.
+                if "[" in host and not _BRACKETED_HOST.fullmatch(host):
                     return _NOT_ENCODED
         if ports := "" if hostspec else query.get("port", [""])[-1]:
             numbers = [int(number) for number in ports.split(",")]  # as asyncpg reads them
@@ -173,6 +176,11 @@ def dsn_problem(dsn: str) -> str | None:
                 return _NOT_ENCODED
     except ValueError:
         return _NOT_ENCODED
+    if "connect_timeout" in query:  # libpq's; asyncpg would send it to the server as a setting
+        return (
+            "sets connect_timeout in its query, which asyncpg sends to the server as a "
+            "setting; pass connect_timeout= (seconds) instead"
+        )
     # One @ ends the user's part, before the host: any other is where a password's unencoded
     # / ? # or @ ended the authority early, or where asyncpg (which splits at the first @,
     # urlsplit at the last) would end it. Python 3.10 reads a bracket in a password; later
@@ -218,21 +226,22 @@ def connection_error(
     cause = driver_error(exc)
     # asyncpg's connect timeout is a bare TimeoutError: say what it means.
     detail = str(cause) or ("no answer in time" if isinstance(cause, TimeoutError) else "")
+    if secret:  # in the driver's words only: the library's own stay whole
+        detail = detail.replace(secret, "***")
     reason = f"{type(cause).__name__}: {detail}" if detail else type(cause).__name__
-    if secret:
-        reason = reason.replace(secret, "***")
+    head = f"cannot reach PostgreSQL at {target}"
     if isinstance(cause, _PREPARED_STATEMENT_ERRORS):
         reason += f" ({_POOLER_HINT})"
     elif isinstance(cause, asyncpg.ProtocolViolationError) and _STARTUP_REFUSED in str(cause):
         reason += f" ({_STARTUP_PARAMETERS_HINT})"
     elif isinstance(cause, asyncpg.PostgresError) and not isinstance(cause, CONNECTION_ERRORS):
-        # The server answered, and refused what each new connection asks for.
-        return DatabaseConnectionError(
-            f"PostgreSQL at {target} refused the pool's options (server_settings=, "
-            f"init_commands=, the *_ms timeouts): {reason}",
-            target=target,
-        )
-    return DatabaseConnectionError(f"cannot reach PostgreSQL at {target}: {reason}", target=target)
+        # The server answered and refused: a setting, a privilege, the database's state.
+        head = f"PostgreSQL at {target} refused the connection"
+        if isinstance(cause, _SETTING_ERRORS) or (
+            isinstance(cause, asyncpg.InsufficientPrivilegeError) and "parameter" in str(cause)
+        ):
+            reason += f" ({_SETTINGS_HINT})"
+    return DatabaseConnectionError(f"{head}: {reason}", target=target)
 
 
 # What asyncpg's statement cache meets behind PgBouncer in transaction mode, where a
@@ -241,6 +250,16 @@ def connection_error(
 _PREPARED_STATEMENT_ERRORS = (
     asyncpg.DuplicatePreparedStatementError,
     asyncpg.InvalidSQLStatementNameError,
+)
+# A setting each new connection asks for, refused by the server.
+_SETTING_ERRORS = (
+    asyncpg.UndefinedObjectError,  # unrecognized configuration parameter
+    asyncpg.InvalidParameterValueError,
+    asyncpg.CantChangeRuntimeParamError,
+)
+_SETTINGS_HINT = (
+    "check server_settings= and the *_ms timeouts; asyncpg sends a URL query's unknown "
+    "fields as settings too"
 )
 # PgBouncer's answer to a startup parameter it does not know (pgdbm sends several).
 _STARTUP_REFUSED = "unsupported startup parameter"

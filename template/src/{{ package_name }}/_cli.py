@@ -53,6 +53,11 @@ def _options(library: type[DualModeLibrary], env_var: str) -> _Parser:
         type=_seconds,
         help="seconds to wait for another process holding the start-up lock (default: 60)",
     )
+    options.add_argument(
+        "--connect-timeout",
+        type=_seconds,
+        help="seconds to wait for the server to accept a connection (default: 60)",
+    )
     return options
 
 
@@ -70,7 +75,11 @@ def _parser(library: type[DualModeLibrary], env_var: str) -> argparse.ArgumentPa
     # set_defaults() changes the parent's actions: the commands get a parent of their own.
     after = _options(library, env_var)
     parser.set_defaults(
-        dsn=None, schema=library.DEFAULT_SCHEMA, transaction_pooler=False, timeout=60.0
+        dsn=None,
+        schema=library.DEFAULT_SCHEMA,
+        transaction_pooler=False,
+        timeout=60.0,
+        connect_timeout=None,
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands.add_parser(
@@ -97,7 +106,13 @@ async def _run(library: type[DualModeLibrary], args: argparse.Namespace, dsn: st
     if args.transaction_pooler:
         options["statement_cache_size"] = 0
         options["shared_pool_search_path"] = None
-    lib = library(connection_string=dsn, schema=args.schema, init_timeout=args.timeout, **options)
+    lib = library(
+        connection_string=dsn,
+        schema=args.schema,
+        init_timeout=args.timeout,
+        connect_timeout=args.connect_timeout,
+        **options,
+    )
     out = sys.stdout
     print(f"schema {lib.schema} (module {lib.module_name}) at {describe_dsn(dsn)}", file=out)
     try:

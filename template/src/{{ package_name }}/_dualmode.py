@@ -533,6 +533,15 @@ class DualModeLibrary:
 
     async def close(self) -> None:
         """Close the pool if this instance created it; a host's shared pool stays open."""
+        if self._owns_pool and self._loop is not None and self._loop.is_closed():
+            # Its loop ended without close(), and with it any way to close the connections
+            # gracefully: let them go (garbage collection closes their sockets), so that
+            # the instance can start again in this loop.
+            log.warning("%s: let go of a pool whose event loop is closed", type(self).__name__)
+            assert self._config is not None
+            self._ready, self._database, self._pool, self._loop = False, None, None, None
+            self._manager = AsyncDatabaseManager(self._config)
+            return
         async with self._lock_here():
             self._ready = False
             self._database = None
@@ -582,7 +591,9 @@ class DualModeLibrary:
         if not (math.isfinite(max_wait) and max_wait > 0):
             raise ValueError(f"health(max_wait=...) must be positive and finite, got {max_wait!r}")
         self._refuse_foreign_loop()
-        if self._owns_pool and self._pool is None:
+        # Standalone and not started, the pool (if any) is a deploy-time call's, about to
+        # be closed: a probe of its own reports the server without racing that call.
+        if self._owns_pool and not self._ready:
             return await self._probe_without_pool(max_wait)
         # Standalone, the manager is bound to the instance's own pool once it is open.
         pool = self._host_pool(strict=False)
@@ -617,11 +628,11 @@ class DualModeLibrary:
             return
         name = type(self).__name__
         if self._owns_pool:
-            what, remedy = "opened its pool in", "make a new instance in this one"
+            what, remedy = "opened its pool in", "`await lib.close()` here lets that pool go"
         else:
             what, remedy = (
                 "runs on the host's pool, which belongs to",
-                "the host makes its pool here",
+                "the host must create its pool in this loop",
             )
         closed = f" (now closed: {remedy})" if home.is_closed() else ""
         raise RuntimeError(
