@@ -389,8 +389,6 @@ class DualModeLibrary:
         self._sql_by_file: dict[str, str] = {}
         self._state_lock = asyncio.Lock()
         self._lock_loop: asyncio.AbstractEventLoop | None = None
-        # Standalone: the event loop that opened the pool, until it is closed.
-        self._loop: asyncio.AbstractEventLoop | None = None
 
     def _check_manager(
         self, manager: object, schema: str | None, options: PoolOptions, usage: str
@@ -533,13 +531,14 @@ class DualModeLibrary:
 
     async def close(self) -> None:
         """Close the pool if this instance created it; a host's shared pool stays open."""
-        if self._owns_pool and self._loop is not None and self._loop.is_closed():
+        home = self._home_loop()
+        if self._owns_pool and home is not None and home.is_closed():
             # Its loop ended without close(), and with it any way to close the connections
             # gracefully: let them go (garbage collection closes their sockets), so that
             # the instance can start again in this loop.
             log.warning("%s: let go of a pool whose event loop is closed", type(self).__name__)
             assert self._config is not None
-            self._ready, self._database, self._pool, self._loop = False, None, None, None
+            self._ready, self._database, self._pool = False, None, None
             self._manager = AsyncDatabaseManager(self._config)
             return
         async with self._lock_here():
@@ -614,6 +613,13 @@ class DualModeLibrary:
             self._state_lock, self._lock_loop = asyncio.Lock(), running
         return self._state_lock
 
+    def _home_loop(self) -> asyncio.AbstractEventLoop | None:
+        # The loop the pool in use belongs to (its own, or the host's): asyncpg keeps it,
+        # with no public accessor.
+        pool = self._pool if self._owns_pool else self._host_pool(strict=False)
+        home: asyncio.AbstractEventLoop | None = getattr(pool, "_loop", None)
+        return home
+
     def _refuse_foreign_loop(self) -> None:
         # asyncpg's connections belong to the event loop that opened them; from any other
         # they fail with errors that mislead ("another operation is in progress").
@@ -621,9 +627,7 @@ class DualModeLibrary:
             running = asyncio.get_running_loop()
         except RuntimeError:  # not in a coroutine: nothing touches the pool here
             return
-        home: asyncio.AbstractEventLoop | None = self._loop
-        if not self._owns_pool:  # the host's pool: asyncpg keeps its loop, with no accessor
-            home = getattr(self._host_pool(strict=False), "_loop", None)
+        home = self._home_loop()
         if home is None or home is running:
             return
         name = type(self).__name__
@@ -714,7 +718,6 @@ class DualModeLibrary:
                 except CONNECT_ERRORS as exc:
                     raise self._connection_error(exc) from driver_error(exc)
                 self._manager = AsyncDatabaseManager(pool=self._pool, schema=self._schema)
-                self._loop = asyncio.get_running_loop()
             return self._pool
         pool = self._host_pool()
         assert pool is not None
@@ -741,7 +744,7 @@ class DualModeLibrary:
 
     async def _close_pool(self) -> None:
         if self._owns_pool and self._pool is not None:
-            pool, self._pool, self._loop = self._pool, None, None
+            pool, self._pool = self._pool, None
             try:
                 await pool.close()
             except CONNECTION_ERRORS as exc:
