@@ -8,7 +8,8 @@ of its own, whose tables are emptied after every test (DELETE, sequences restart
 each test starts from the state the migrations leave. Tables the migrations themselves
 filled (reference data) are left alone. Tests about schemas, migrations or the instance's
 lifecycle use ``make_lib``, which builds fresh instances in a fresh schema per test.
-``shared_pool`` is the host application's pool; tests/pg_server.py gives the server,
+``shared_pool`` is the host application's pool; ``proxy`` puts the test server behind a
+TCP proxy that a test can stop and start again. tests/pg_server.py gives the server,
 ``database_url``, ``admin_pool`` and fresh ``schema`` names.
 """
 
@@ -25,6 +26,7 @@ import pytest
 
 from .helpers import build, create_host_pool
 from .library import Library
+from .tcp_proxy import TcpProxy
 
 MakeLib = Callable[..., Library]
 CLOSE_TIMEOUT = 5  # seconds; an instance closes in milliseconds
@@ -76,6 +78,14 @@ async def make_lib(
         except _TIMEOUTS:
             stuck.append(lib)
     assert not stuck, f"close() still waiting after {CLOSE_TIMEOUT} s: {stuck}"
+
+
+@pytest.fixture
+async def proxy(database_url: str) -> AsyncIterator[TcpProxy]:
+    """The test server behind a proxy that a test can stop, as if the server went down."""
+    proxy = await TcpProxy(database_url).start()
+    yield proxy
+    await proxy.stop()
 
 
 # Statements sent together run in one (implicit) transaction, where SET LOCAL holds.

@@ -11,7 +11,7 @@ import re
 import socket
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import asyncpg
@@ -355,14 +355,6 @@ def closed_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
     return port
-
-
-@pytest.fixture
-async def proxy(database_url: str) -> AsyncIterator[TcpProxy]:
-    """The test server behind a proxy that a test can stop, as if the server went down."""
-    proxy = await TcpProxy(database_url).start()
-    yield proxy
-    await proxy.stop()
 
 
 def _messages(error: BaseException | None) -> str:

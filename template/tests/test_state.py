@@ -27,14 +27,6 @@ MakeLib = Callable[..., Library]
 
 
 @pytest.fixture
-async def proxy(database_url: str) -> AsyncIterator[TcpProxy]:
-    """The test server behind a proxy that a test can stop, as if the server went down."""
-    proxy = await TcpProxy(database_url).start()
-    yield proxy
-    await proxy.stop()
-
-
-@pytest.fixture
 async def lib_on_proxy(mode: str, proxy: TcpProxy, schema: str) -> AsyncIterator[Library]:
     """An uninitialized instance in the test's mode whose server is ``proxy``."""
     pool = None
