@@ -32,8 +32,9 @@ class TcpProxy:
         secret = quote(self.password if password is None else password, safe="")
         return f"postgresql://{quote(self.user)}:{secret}@127.0.0.1:{self.port}/{self.database}"
 
-    async def start(self) -> TcpProxy:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+    async def start(self, port: int = 0) -> TcpProxy:
+        """Listen on ``port`` (0: any free one), e.g. the same one again after stop()."""
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", port)
         self.port = self._server.sockets[0].getsockname()[1]
         return self
 

@@ -323,6 +323,39 @@ def test_the_password_is_masked_in_the_drivers_words_only() -> None:
     assert str(error) == "cannot reach PostgreSQL at host=h port=1: TimeoutError: no r***ply"
 
 
+def test_a_connect_timeout_keeps_its_words_and_says_why_the_tries_failed() -> None:
+    """Time running out is the library's own text, whole even with a one-letter password;
+    the tries that failed before are counted and the last one's error follows, masked."""
+    timeout = _bootstrap.ConnectTimeout(0.25)
+    error = _bootstrap.connection_error(timeout, "host=h port=1", secret="e")
+    assert str(error) == (
+        "cannot reach PostgreSQL at host=h port=1: TimeoutError: not connected within "
+        "0.25 s (connect_timeout, retries included)"
+    )
+    refused = pgdbm.errors.ConnectionError("Failed to create shared pool after 1 attempts")
+    refused.__cause__ = ConnectionRefusedError(111, "Connect call failed ('127.0.0.1', 1)")
+    for failed, tries in (([refused], "1 try"), ([OSError("down"), refused], "2 tries")):
+        error = _bootstrap.connection_error(
+            _bootstrap.ConnectTimeout(2, failed), "host=h port=1", secret="e"
+        )
+        assert str(error) == (
+            "cannot reach PostgreSQL at host=h port=1: TimeoutError: not connected within 2 s "
+            f"(connect_timeout, retries included); {tries} failed before, the last: "
+            "ConnectionRefusedError: [Errno 111] Conn***ct call fail***d ('127.0.0.1', 1)"
+        )
+    # The last try's hint comes along: here, PgBouncer refusing pgdbm's startup parameters.
+    pgbouncer = asyncpg.ProtocolViolationError("unsupported startup parameter: jit")
+    error = _bootstrap.connection_error(_bootstrap.ConnectTimeout(2, [pgbouncer]), "host=h")
+    assert str(error).endswith(
+        "the last: ProtocolViolationError: unsupported startup "
+        "parameter: jit (PgBouncer? list pgdbm's startup parameters in its "
+        "ignore_startup_parameters: extra_float_digits, jit, search_path, "
+        "statement_timeout, idle_in_transaction_session_timeout, "
+        "lock_timeout; then set the timeouts on the role (README: Behind "
+        "PgBouncer))"
+    )
+
+
 def test_a_startup_parameter_pgbouncer_refuses_points_to_its_setting() -> None:
     """PgBouncer refuses pgdbm's startup parameters unless told to ignore them (seen with
     Debian's PgBouncer 1.18: "unsupported startup parameter: jit")."""

@@ -169,7 +169,7 @@ def test_connect_timeout_bounds_the_command_against_a_server_that_never_answers(
     assert err == (
         f"error: DatabaseConnectionError: cannot reach PostgreSQL at host=127.0.0.1 port={port} "
         "database=appdb user=app: TimeoutError: not connected within 0.15 s (connect_timeout, "
-        "pgdbm's retries included)\n"
+        "retries included)\n"
     )
 
 
@@ -667,7 +667,7 @@ async def test_start_up_against_a_server_that_never_answers_gives_up_after_conne
     assert str(error.value) == (
         f"cannot reach PostgreSQL at host=127.0.0.1 port={proxy.port} database="
         f"{proxy.database} user={proxy.user}: TimeoutError: not connected within 0.15 s "
-        "(connect_timeout, pgdbm's retries included)"
+        "(connect_timeout, retries included)"
     )
     assert not lib.initialized
     with pytest.raises(errors.DatabaseConnectionError, match=r"within 0\.15 s \(connect_timeout"):
@@ -676,6 +676,81 @@ async def test_start_up_against_a_server_that_never_answers_gives_up_after_conne
     await asyncio.sleep(0.05)  # the abandoned connection attempts end once cut
     logged = [r.getMessage() for r in caplog.records if r.name == "asyncio"]
     assert [m for m in logged if "unexpected connection_lost() call" not in m] == []
+
+
+async def test_start_up_tries_again_until_a_restarting_server_is_back(
+    proxy: TcpProxy, schema: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A server that refuses connections for a moment (a restart): start-up tries again
+    as the retry_* options say, logs each failed try, and succeeds once it is back."""
+    await proxy.stop()  # its port now refuses connections
+    lib = Library(
+        connection_string=proxy.url(),
+        schema=schema,
+        retry_attempts=8,
+        retry_delay=0.02,
+        retry_backoff=2,
+        **POOLER_OPTIONS,
+    )
+
+    async def back_soon() -> None:
+        await asyncio.sleep(0.1)
+        await proxy.start(port=proxy.port)
+
+    with caplog.at_level(logging.WARNING, logger=PACKAGE):
+        back = asyncio.create_task(back_soon())
+        await lib.initialize()
+        await back
+    try:
+        assert lib.initialized
+        assert (await lib.migration_status()).up_to_date
+    finally:
+        await lib.close()
+    retries = [r.getMessage() for r in caplog.records if r.name == PACKAGE]
+    assert 1 <= len(retries) < 8, retries
+    target = f"host=127.0.0.1 port={proxy.port} database={proxy.database} user={proxy.user}"
+    pauses = [0.02 * 2**n for n in range(len(retries))]  # retry_backoff=2
+    for n, (message, pause) in enumerate(zip(retries, pauses, strict=True), 1):
+        assert re.fullmatch(
+            rf"cannot reach PostgreSQL at {re.escape(target)}: ConnectionRefusedError: .+ "
+            rf"\(try {n} of 8\); trying again in {pause:g} s",
+            message,
+        ), message
+
+
+async def test_connect_timeout_after_refused_tries_says_why_they_failed(
+    proxy: TcpProxy, schema: str
+) -> None:
+    """Time running out between tries still tells the cause (here a refused port), not
+    only that the time ran out."""
+    await proxy.stop()
+    lib = Library(
+        connection_string=proxy.url(),
+        schema=schema,
+        connect_timeout=0.2,
+        retry_attempts=50,
+        retry_delay=0.03,
+        **POOLER_OPTIONS,
+    )
+    started = asyncio.get_running_loop().time()
+    with pytest.raises(errors.DatabaseConnectionError) as error:
+        await lib.initialize()
+    waited = asyncio.get_running_loop().time() - started
+    assert 0.2 <= waited < 5
+    head = (
+        f"cannot reach PostgreSQL at host=127.0.0.1 port={proxy.port} database="
+        f"{proxy.database} user={proxy.user}: TimeoutError: not connected within 0.2 s "
+        "(connect_timeout, retries included); "
+    )
+    message = str(error.value)
+    assert message.startswith(head), message
+    assert re.fullmatch(
+        r"[1-9][0-9]* tr(y|ies) failed before, the last: ConnectionRefusedError: .+",
+        message.removeprefix(head),
+    ), message
+    assert isinstance(error.value.__cause__, TimeoutError)
+    assert isinstance(error.value.__cause__.__cause__, ConnectionRefusedError)
+    assert not lib.initialized
 
 
 async def test_health_gives_up_on_a_migrations_table_locked_past_max_wait(

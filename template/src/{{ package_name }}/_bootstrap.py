@@ -216,6 +216,15 @@ def driver_error(exc: BaseException) -> BaseException:
     return exc
 
 
+class ConnectTimeout(TimeoutError):
+    """Opening a pool took longer than ``connect_timeout``; ``failed`` holds the errors of
+    the tries that failed before time ran out (the last one says why)."""
+
+    def __init__(self, seconds: float, failed: Iterable[BaseException] = ()) -> None:
+        self.failed = tuple(failed)
+        super().__init__(f"not connected within {seconds:g} s (connect_timeout, retries included)")
+
+
 def connection_error(
     exc: BaseException, target: str, secret: str | None = None
 ) -> DatabaseConnectionError:
@@ -224,24 +233,41 @@ def connection_error(
     Raise it ``from driver_error(exc)``, so the driver's own error is the one chained.
     """
     cause = driver_error(exc)
+    refused, reason = _reason(cause, secret)
+    if isinstance(cause, ConnectTimeout) and cause.failed:
+        tries = len(cause.failed)
+        last = _reason(driver_error(cause.failed[-1]), secret)[1]
+        reason += f"; {tries} {'try' if tries == 1 else 'tries'} failed before, the last: {last}"
+    head = (
+        f"PostgreSQL at {target} refused the connection"
+        if refused
+        else f"cannot reach PostgreSQL at {target}"
+    )
+    return DatabaseConnectionError(f"{head}: {reason}", target=target)
+
+
+def _reason(cause: BaseException, secret: str | None) -> tuple[bool, str]:
+    """(whether the server answered and refused, what went wrong with its hint if any)."""
+    if isinstance(cause, ConnectTimeout):  # the library's own words: never masked
+        return False, f"TimeoutError: {cause}"
     # asyncpg's connect timeout is a bare TimeoutError: say what it means.
     detail = str(cause) or ("no answer in time" if isinstance(cause, TimeoutError) else "")
     if secret:  # in the driver's words only: the library's own stay whole
         detail = detail.replace(secret, "***")
     reason = f"{type(cause).__name__}: {detail}" if detail else type(cause).__name__
-    head = f"cannot reach PostgreSQL at {target}"
+    refused = False
     if isinstance(cause, _PREPARED_STATEMENT_ERRORS):
         reason += f" ({_POOLER_HINT})"
     elif isinstance(cause, asyncpg.ProtocolViolationError) and _STARTUP_REFUSED in str(cause):
         reason += f" ({_STARTUP_PARAMETERS_HINT})"
     elif isinstance(cause, asyncpg.PostgresError) and not isinstance(cause, CONNECTION_ERRORS):
         # The server answered and refused: a setting, a privilege, the database's state.
-        head = f"PostgreSQL at {target} refused the connection"
+        refused = True
         if isinstance(cause, _SETTING_ERRORS) or (
             isinstance(cause, asyncpg.InsufficientPrivilegeError) and "parameter" in str(cause)
         ):
             reason += f" ({_SETTINGS_HINT})"
-    return DatabaseConnectionError(f"{head}: {reason}", target=target)
+    return refused, reason
 
 
 # What asyncpg's statement cache meets behind PgBouncer in transaction mode, where a

@@ -22,6 +22,7 @@ from ._bootstrap import (
     CONNECT_ERRORS,
     CONNECTION_ERRORS,
     LIVE_CONNECTION_ERRORS,
+    ConnectTimeout,
     MigrationFile,
     MigrationStatus,
     check_schema_name,
@@ -121,8 +122,8 @@ _DURATIONS = (
 _MAX_MS = 2**31 - 1
 
 
-# Seconds to open a standalone pool, pgdbm's retries included: asyncpg's own connect
-# timeout is as long per try, and pgdbm tries three times.
+# Seconds to open a standalone pool, retries included: asyncpg's own connect timeout is
+# as long per try, and pgdbm's default is three tries.
 _CONNECT_TIMEOUT = 60.0
 
 
@@ -706,15 +707,7 @@ class DualModeLibrary:
             if self._pool is None:
                 assert self._config is not None
                 try:
-                    # Bounded: a server that accepts connections but never answers would
-                    # otherwise hold start-up for asyncpg's 60 s connect timeout, three
-                    # times over with pgdbm's retries.
-                    self._pool = await _bounded(
-                        AsyncDatabaseManager.create_shared_pool(self._config),
-                        self._connect_timeout,
-                        f"not connected within {self._connect_timeout:g} s (connect_timeout, "
-                        "pgdbm's retries included)",
-                    )
+                    self._pool = await self._create_pool(self._config)
                 except CONNECT_ERRORS as exc:
                     raise self._connection_error(exc) from driver_error(exc)
                 self._manager = AsyncDatabaseManager(pool=self._pool, schema=self._schema)
@@ -729,6 +722,41 @@ class DualModeLibrary:
         if self._target == "the host application's pool":
             self._target = describe_pool(pool)
         return pool
+
+    async def _create_pool(self, config: DatabaseConfig) -> asyncpg.Pool:
+        # pgdbm's pool, tried as often and paused between tries as its retry_* options say,
+        # within connect_timeout in all: a server that accepts connections but never
+        # answers would otherwise hold start-up for asyncpg's 60 s connect timeout per try.
+        # The tries are counted here rather than by pgdbm, so that time running out
+        # between two tries still says why they failed (a refused port, a wrong password).
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._connect_timeout
+        once = config.model_copy(update={"retry_attempts": 1})
+        failed: list[BaseException] = []
+        pause = config.retry_delay
+        while (left := deadline - loop.time()) > 0:
+            try:
+                pool: asyncpg.Pool = await _bounded(
+                    AsyncDatabaseManager.create_shared_pool(once), left
+                )
+                return pool
+            except TimeoutError:
+                break  # _bounded's: time is up (asyncpg's own arrives wrapped by pgdbm)
+            except pgdbm.errors.ConnectionError as exc:  # what pgdbm would have retried
+                failed.append(exc)
+                if len(failed) == config.retry_attempts:
+                    raise
+                log.warning(
+                    "%s (try %d of %d); trying again in %g s",
+                    self._connection_error(exc),
+                    len(failed),
+                    config.retry_attempts,
+                    pause,
+                )
+                await asyncio.sleep(min(pause, max(deadline - loop.time(), 0)))
+                pause = min(pause * config.retry_backoff, config.retry_max_delay)
+        timeout = ConnectTimeout(self._connect_timeout, failed)
+        raise timeout from (driver_error(failed[-1]) if failed else None)
 
     @asynccontextmanager
     async def _pool_for_the_call(self) -> AsyncIterator[asyncpg.Pool]:
