@@ -65,6 +65,7 @@ AFTER_PASSWORD = [
     ("@db.example:6432", [("db.example", 6432)], "app"),  # no database: the user's name
     ("@db.example,[::1]:6432/orders", [("db.example", 5432), ("::1", 6432)], "orders"),
     ("@/orders?host=db.example&port=6432", [("db.example", 6432)], "orders"),  # the query's
+    ("@/orders?host=db.example:6432,[::1]", [("db.example", 6432), ("::1", 5432)], "orders"),
 ]
 
 

@@ -220,6 +220,11 @@ def test_pgdbms_wrapper_is_unwrapped_to_the_drivers_error() -> None:
         ("postgresql://h1:6,[::1],h3:7/d", "host=h1,::1,h3 port=6,5432,7 database=d user=?"),
         ("postgresql://%2Frun%2FPG/d?port=7", "host=/run/PG port=5432 database=d user=?"),
         ("postgresql://[fe80::1%25eth0]:6/d", "host=fe80::1%eth0 port=6 database=d user=?"),
+        # The query's hosts are split the same way; its port= comes before theirs.
+        ("postgresql:///d?host=h1:6,h2", "host=h1,h2 port=6,5432 database=d user=?"),
+        ("postgresql:///d?host=[::1]:6", "host=::1 port=6 database=d user=?"),
+        ("postgresql:///d?host=h1:6,h2&port=7,8", "host=h1,h2 port=7,8 database=d user=?"),
+        ("postgresql:///d?host=/run/pg:x", "host=/run/pg:x port=5432 database=d user=?"),
         (
             f"host=h port=1 user=u password={SECRET}",
             "an unparsable connection string (not a postgresql:// URL)",

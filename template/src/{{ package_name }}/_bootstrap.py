@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import random
 import re
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -108,13 +108,17 @@ def describe_dsn(dsn: str) -> str:
         if parts.scheme not in ("postgresql", "postgres"):  # e.g. libpq's "host=h password=p"
             return "an unparsable connection string (not a postgresql:// URL)"
         query = {key: values[-1] for key, values in parse_qs(parts.query).items()}
-        # As asyncpg reads it: the URL's own hosts and ports before the query's.
+        # As asyncpg reads it: the URL's own hosts and ports before the query's, and the
+        # query's port= before the ports of its host= (already decoded by parse_qs).
         if hostspec := parts.netloc.rpartition("@")[2]:
-            addresses = [_host_and_port(spec) for spec in hostspec.split(",")]
-            host = ",".join(address for address, _ in addresses)
-            port = ",".join(port for _, port in addresses)
+            addresses = [_host_and_port(spec, unquote) for spec in hostspec.split(",")]
         else:
-            host, port = query.get("host", "localhost"), query.get("port", "5432")
+            specs = query.get("host", "localhost").split(",")
+            addresses = [_host_and_port(spec) for spec in specs]
+        host = ",".join(address for address, _ in addresses)
+        port = ",".join(port for _, port in addresses)
+        if not hostspec and "port" in query:
+            port = query["port"]
         database = unquote(parts.path.lstrip("/")) or query.get("dbname")
         user = unquote(parts.username or "") or query.get("user")
     except ValueError:
@@ -122,14 +126,17 @@ def describe_dsn(dsn: str) -> str:
     return f"host={host} port={port} database={database or user or '?'} user={user or '?'}"
 
 
-def _host_and_port(spec: str) -> tuple[str, str]:
-    # asyncpg's split of one host of a URL: [IPv6]:port or name:port, percent-decoded.
+def _host_and_port(spec: str, decode: Callable[[str], str] = str) -> tuple[str, str]:
+    # asyncpg's split of one host: a socket directory, [IPv6]:port or name:port; each
+    # part percent-decoded after the split when the host comes from the URL's authority.
+    if spec.startswith("/"):
+        return spec, "5432"
     if spec.startswith("["):
         address, _, port = spec[1:].partition("]")
         port = port.removeprefix(":")
     else:
         address, _, port = spec.partition(":")
-    return unquote(address), unquote(port) or "5432"
+    return decode(address), decode(port) or "5432"
 
 
 # [IPv6]:port as asyncpg reads it; it drops anything after the bracket but a port.
