@@ -718,36 +718,33 @@ async def test_start_up_tries_again_until_a_restarting_server_is_back(
         ), message
 
 
-async def test_connect_timeout_after_refused_tries_says_why_they_failed(
+async def test_connect_timeout_after_a_refused_try_says_why_it_failed(
     proxy: TcpProxy, schema: str
 ) -> None:
-    """Time running out between tries still tells the cause (here a refused port), not
-    only that the time ran out."""
+    """Time running out in the pause after a failed try still tells the cause (here a
+    refused port), not only that the time ran out; and the pause ends with the time, not
+    after the 5 s it was set to."""
     await proxy.stop()
     lib = Library(
         connection_string=proxy.url(),
         schema=schema,
         connect_timeout=0.2,
-        retry_attempts=50,
-        retry_delay=0.03,
+        retry_attempts=3,
+        retry_delay=5,
         **POOLER_OPTIONS,
     )
     started = asyncio.get_running_loop().time()
     with pytest.raises(errors.DatabaseConnectionError) as error:
         await lib.initialize()
     waited = asyncio.get_running_loop().time() - started
-    assert 0.2 <= waited < 5
+    assert 0.2 <= waited < 0.9
     head = (
         f"cannot reach PostgreSQL at host=127.0.0.1 port={proxy.port} database="
         f"{proxy.database} user={proxy.user}: TimeoutError: not connected within 0.2 s "
-        "(connect_timeout, retries included); "
+        "(connect_timeout, retries included); 1 try failed before, the last: "
+        "ConnectionRefusedError: "
     )
-    message = str(error.value)
-    assert message.startswith(head), message
-    assert re.fullmatch(
-        r"[1-9][0-9]* tr(y|ies) failed before, the last: ConnectionRefusedError: .+",
-        message.removeprefix(head),
-    ), message
+    assert str(error.value).startswith(head), str(error.value)
     assert isinstance(error.value.__cause__, TimeoutError)
     assert isinstance(error.value.__cause__.__cause__, ConnectionRefusedError)
     assert not lib.initialized
