@@ -66,6 +66,14 @@ CONNECT_ERRORS: tuple[type[BaseException], ...] = (
     asyncio.TimeoutError,
 )
 
+# What a try to open a pool fails with that is worth another: pgdbm's wrapper of the errors
+# it retries itself, and asyncpg's own connect timeout, which pgdbm lets through unwrapped
+# before Python 3.11 (where asyncio's TimeoutError is no OSError).
+RETRIED_ERRORS: tuple[type[BaseException], ...] = (
+    pgdbm.errors.ConnectionError,
+    asyncio.TimeoutError,
+)
+
 
 def check_schema_name(schema: object) -> str:
     """Return ``schema`` if a library may own it, else raise ``ValueError``."""
@@ -224,12 +232,30 @@ def driver_error(exc: BaseException) -> BaseException:
 
 
 class ConnectTimeout(TimeoutError):
-    """Opening a pool took longer than ``connect_timeout``; ``failed`` holds the errors of
-    the tries that failed before time ran out (the last one says why)."""
+    """Opening a pool took longer than ``connect_timeout`` seconds, or would have: the next
+    try, ``next_pause`` seconds on, would begin too late. ``failed``: the errors of the
+    tries so far, the last one chained."""
 
-    def __init__(self, seconds: float, failed: Iterable[BaseException] = ()) -> None:
-        self.failed = tuple(failed)
-        super().__init__(f"not connected within {seconds:g} s (connect_timeout, retries included)")
+    def __init__(
+        self,
+        seconds: float,
+        failed: Iterable[BaseException] = (),
+        next_pause: float | None = None,
+    ) -> None:
+        self.seconds, self.failed, self.next_pause = seconds, tuple(failed), next_pause
+        later = (
+            ""
+            if next_pause is None
+            else f", and the next try would come too late, after a {next_pause:g} s pause"
+        )
+        super().__init__(
+            f"not connected within {seconds:g} s (connect_timeout, retries included){later}"
+        )
+        if self.failed:
+            self.__cause__ = driver_error(self.failed[-1])
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return type(self), (self.seconds, self.failed, self.next_pause)
 
 
 def connection_error(
@@ -242,9 +268,8 @@ def connection_error(
     cause = driver_error(exc)
     refused, reason = _reason(cause, secret)
     if isinstance(cause, ConnectTimeout) and cause.failed:
-        tries = len(cause.failed)
         last = _reason(driver_error(cause.failed[-1]), secret)[1]
-        reason += f"; {tries} {'try' if tries == 1 else 'tries'} failed before, the last: {last}"
+        reason += f"; tries that failed: {len(cause.failed)}, the last: {last}"
     head = (
         f"PostgreSQL at {target} refused the connection"
         if refused
@@ -257,10 +282,13 @@ def _reason(cause: BaseException, secret: str | None) -> tuple[bool, str]:
     """(whether the server answered and refused, what went wrong with its hint if any)."""
     if isinstance(cause, ConnectTimeout):  # the library's own words: never masked
         return False, f"TimeoutError: {cause}"
-    # asyncpg's connect timeout is a bare TimeoutError: say what it means.
-    detail = str(cause) or ("no answer in time" if isinstance(cause, TimeoutError) else "")
-    if secret:  # in the driver's words only: the library's own stay whole
-        detail = detail.replace(secret, "***")
+    # asyncpg's connect timeout is a bare TimeoutError (asyncio's before Python 3.11).
+    timeout = isinstance(cause, (TimeoutError, asyncio.TimeoutError))
+    detail = str(cause) or ("no answer in time" if timeout else "")
+    if secret and secret in detail:
+        # Withheld whole: masking the password where it appears would tell what it is
+        # ("127.***.***.1" for "0"). The error chained keeps the driver's words.
+        detail = "(its message is withheld: it contains the password)"
     reason = f"{type(cause).__name__}: {detail}" if detail else type(cause).__name__
     refused = False
     if isinstance(cause, _PREPARED_STATEMENT_ERRORS):
@@ -325,7 +353,7 @@ def password_of(dsn: str) -> str | None:
             return unquote(parts.password)
         in_query = parse_qs(parts.query).get("password")
         if in_query:
-            return in_query[0]
+            return in_query[-1]  # asyncpg takes the last
     except ValueError:
         pass  # not a URL: libpq's key/value form, below
     match = _KEY_VALUE_PASSWORD.search(dsn)

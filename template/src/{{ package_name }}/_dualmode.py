@@ -8,7 +8,7 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import AsyncIterator, Awaitable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
 from types import TracebackType
@@ -22,6 +22,7 @@ from ._bootstrap import (
     CONNECT_ERRORS,
     CONNECTION_ERRORS,
     LIVE_CONNECTION_ERRORS,
+    RETRIED_ERRORS,
     ConnectTimeout,
     MigrationFile,
     MigrationStatus,
@@ -158,8 +159,11 @@ def _check_pool_numbers(name: str, options: dict[str, Any]) -> None:
             )
 
 
-async def _bounded(work: Awaitable[Any], max_wait: float, message: str = "") -> Any:
-    """``await work``, or ``TimeoutError(message)`` after ``max_wait`` seconds.
+async def _bounded(
+    work: Awaitable[Any], max_wait: float, timed_out: Callable[[], Exception] | None = None
+) -> Any:
+    """``await work``, or after ``max_wait`` seconds the error ``timed_out()`` makes (by
+    default a ``TimeoutError``).
 
     Unlike ``asyncio.wait_for``, it does not wait for the cancelled work to wind down: on
     a server that stopped answering, cancelling a query waits on that server too.
@@ -172,7 +176,7 @@ async def _bounded(work: Awaitable[Any], max_wait: float, message: str = "") -> 
         raise
     if not done:
         _abandon(task)
-        raise TimeoutError(message or f"no answer within {max_wait:g} s")
+        raise timed_out() if timed_out else TimeoutError(f"no answer within {max_wait:g} s")
     return task.result()
 
 
@@ -727,36 +731,40 @@ class DualModeLibrary:
         # pgdbm's pool, tried as often and paused between tries as its retry_* options say,
         # within connect_timeout in all: a server that accepts connections but never
         # answers would otherwise hold start-up for asyncpg's 60 s connect timeout per try.
-        # The tries are counted here rather than by pgdbm, so that time running out
-        # between two tries still says why they failed (a refused port, a wrong password).
+        # The tries are counted here rather than by pgdbm, so that running out of time
+        # still says why the tries failed (a refused port, a wrong password).
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._connect_timeout
         once = config.model_copy(update={"retry_attempts": 1})
         failed: list[BaseException] = []
-        pause = config.retry_delay
-        while (left := deadline - loop.time()) > 0:
-            try:
-                pool: asyncpg.Pool = await _bounded(
-                    AsyncDatabaseManager.create_shared_pool(once), left
-                )
-                return pool
-            except TimeoutError:
-                break  # _bounded's: time is up (asyncpg's own arrives wrapped by pgdbm)
-            except pgdbm.errors.ConnectionError as exc:  # what pgdbm would have retried
-                failed.append(exc)
-                if len(failed) == config.retry_attempts:
-                    raise
-                log.warning(
-                    "%s (try %d of %d); trying again in %g s",
-                    self._connection_error(exc),
-                    len(failed),
-                    config.retry_attempts,
-                    pause,
-                )
-                await asyncio.sleep(min(pause, max(deadline - loop.time(), 0)))
-                pause = min(pause * config.retry_backoff, config.retry_max_delay)
-        timeout = ConnectTimeout(self._connect_timeout, failed)
-        raise timeout from (driver_error(failed[-1]) if failed else None)
+
+        async def tries() -> asyncpg.Pool:
+            pause = config.retry_delay
+            while True:
+                try:
+                    pool: asyncpg.Pool = await AsyncDatabaseManager.create_shared_pool(once)
+                    return pool
+                except RETRIED_ERRORS as exc:
+                    failed.append(exc)
+                    if len(failed) == config.retry_attempts:
+                        raise
+                    if loop.time() + pause >= deadline:  # no use waiting for it
+                        timeout = ConnectTimeout(self._connect_timeout, failed, pause)
+                        raise timeout from driver_error(exc)
+                    log.warning(
+                        "%s (try %d of %d); trying again in %g s",
+                        self._connection_error(exc),
+                        len(failed),
+                        config.retry_attempts,
+                        pause,
+                    )
+                    await asyncio.sleep(pause)
+                    pause = min(pause * config.retry_backoff, config.retry_max_delay)
+
+        pool: asyncpg.Pool = await _bounded(
+            tries(), self._connect_timeout, lambda: ConnectTimeout(self._connect_timeout, failed)
+        )
+        return pool
 
     @asynccontextmanager
     async def _pool_for_the_call(self) -> AsyncIterator[asyncpg.Pool]:

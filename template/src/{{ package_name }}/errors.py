@@ -9,10 +9,25 @@ built-in ``TypeError`` and ``ValueError``, with the right usage in the message.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any, TypeVar
+
+_E = TypeVar("_E", bound=BaseException)
 
 
 class LibraryError(Exception):
     """Base class of the errors below."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Picklable, as errors crossing processes must be (multiprocessing, task queues),
+        # though most take keyword arguments: made again from the message, then given
+        # their attributes back.
+        return _remade, (type(self), self.args), self.__dict__
+
+
+def _remade(cls: type[_E], args: tuple[Any, ...]) -> _E:
+    error = cls.__new__(cls)
+    error.args = args
+    return error
 
 
 class DatabaseConnectionError(LibraryError):
