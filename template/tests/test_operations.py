@@ -678,22 +678,22 @@ async def test_start_up_against_a_server_that_never_answers_gives_up_after_conne
     assert [m for m in logged if "unexpected connection_lost() call" not in m] == []
 
 
-class _OnFirstRetry(logging.Handler):
-    """Runs ``action`` once, when the library logs its first failed try."""
+class _OnRetry(logging.Handler):
+    """Runs ``action`` when the library logs its ``nth`` failed try."""
 
-    def __init__(self, action: Callable[[], Any]) -> None:
+    def __init__(self, nth: int, action: Callable[[], Any]) -> None:
         super().__init__(logging.WARNING)
-        self.action, self.retries = action, 0
+        self.nth, self.action, self.retries = nth, action, 0
 
     def emit(self, record: logging.LogRecord) -> None:
         self.retries += 1
-        if self.retries == 1:
+        if self.retries == self.nth:
             self.action()
 
 
 @contextlib.contextmanager
-def _on_first_retry(action: Callable[[], Any]) -> Iterator[_OnFirstRetry]:
-    handler = _OnFirstRetry(action)
+def _on_retry(nth: int, action: Callable[[], Any]) -> Iterator[_OnRetry]:
+    handler = _OnRetry(nth, action)
     logger = logging.getLogger(PACKAGE)
     logger.addHandler(handler)
     try:
@@ -707,35 +707,36 @@ async def test_start_up_tries_again_until_a_restarting_server_is_back(
 ) -> None:
     """A server that refuses connections for a moment (a restart): start-up tries again
     as the retry_* options say, logs each failed try, and succeeds once it is back."""
-    await proxy.stop()  # its port now refuses connections, until the first retry is logged
+    await proxy.stop()  # its port now refuses connections, until the second retry is logged
     lib = Library(
         connection_string=proxy.url(),
         schema=schema,
-        retry_attempts=3,
-        retry_delay=0.05,
+        retry_attempts=4,
+        retry_delay=0.02,
+        retry_backoff=3,
         **POOLER_OPTIONS,
     )
     restarted: list[asyncio.Task[TcpProxy]] = []
     with (
         caplog.at_level(logging.WARNING, logger=PACKAGE),
-        _on_first_retry(
-            lambda: restarted.append(asyncio.ensure_future(proxy.start(port=proxy.port)))
-        ) as retries,
+        _on_retry(2, lambda: restarted.append(asyncio.ensure_future(proxy.start(proxy.port)))),
     ):
         try:
             await lib.initialize()
             assert (await lib.migration_status()).up_to_date
         finally:
             await lib.close()
-    assert retries.retries == 1
     assert restarted[0].done()
-    [message] = [r.getMessage() for r in caplog.records if r.name == PACKAGE]
+    messages = [r.getMessage() for r in caplog.records if r.name == PACKAGE]
     target = f"host=127.0.0.1 port={proxy.port} database={proxy.database} user={proxy.user}"
-    assert re.fullmatch(
-        rf"cannot reach PostgreSQL at {re.escape(target)}: ConnectionRefusedError: .+ "
-        r"\(try 1 of 3\); trying again in 0\.05 s",
-        message,
-    ), message
+    assert len(messages) == 2, messages
+    # Pauses of retry_delay, then times retry_backoff.
+    for n, (message, pause) in enumerate(zip(messages, ("0.02", "0.06"), strict=True), 1):
+        assert re.fullmatch(
+            rf"cannot reach PostgreSQL at {re.escape(target)}: ConnectionRefusedError: .+ "
+            rf"\(try {n} of 4\); trying again in {re.escape(pause)} s",
+            message,
+        ), message
 
 
 async def test_connect_timeout_ending_a_try_after_a_failed_one_names_both(
@@ -754,7 +755,7 @@ async def test_connect_timeout_ending_a_try_after_a_failed_one_names_both(
         **POOLER_OPTIONS,
     )
     with (
-        _on_first_retry(lambda: asyncio.ensure_future(proxy.start(port=proxy.port))),
+        _on_retry(1, lambda: asyncio.ensure_future(proxy.start(port=proxy.port))),
         pytest.raises(errors.DatabaseConnectionError) as error,
     ):
         await lib.initialize()
