@@ -9,9 +9,7 @@ built-in ``TypeError`` and ``ValueError``, with the right usage in the message.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, TypeVar
-
-_E = TypeVar("_E", bound=BaseException)
+from typing import Any
 
 
 class LibraryError(Exception):
@@ -24,7 +22,7 @@ class LibraryError(Exception):
         return _remade, (type(self), self.args), self.__dict__
 
 
-def _remade(cls: type[_E], args: tuple[Any, ...]) -> _E:
+def _remade(cls: type[LibraryError], args: tuple[Any, ...]) -> LibraryError:
     error = cls.__new__(cls)
     error.args = args
     return error
