@@ -739,6 +739,32 @@ async def test_start_up_tries_again_until_a_restarting_server_is_back(
         ), message
 
 
+def _three_tries(
+    proxy: TcpProxy, schema: str, *, connect_timeout: float, retry_delay: float
+) -> Library:
+    return Library(
+        connection_string=proxy.url(),
+        schema=schema,
+        connect_timeout=connect_timeout,
+        retry_attempts=3,
+        retry_delay=retry_delay,
+        **POOLER_OPTIONS,
+    )
+
+
+def _assert_timed_out_after_a_refused_try(error: BaseException, proxy: TcpProxy, why: str) -> None:
+    """``error`` says why time ran out (``why``, the library's words) and why the one try
+    before failed, with that try's driver error chained."""
+    head = (
+        f"cannot reach PostgreSQL at host=127.0.0.1 port={proxy.port} database="
+        f"{proxy.database} user={proxy.user}: TimeoutError: {why}; tries that failed: 1, "
+        "the last: ConnectionRefusedError: "
+    )
+    assert str(error).startswith(head), str(error)
+    assert isinstance(error.__cause__, TimeoutError)
+    assert isinstance(error.__cause__.__cause__, ConnectionRefusedError)
+
+
 async def test_connect_timeout_ending_a_try_after_a_failed_one_names_both(
     proxy: TcpProxy, schema: str
 ) -> None:
@@ -746,28 +772,14 @@ async def test_connect_timeout_ending_a_try_after_a_failed_one_names_both(
     connect_timeout, and says why the try before failed."""
     await proxy.stop()
     proxy.silent = True
-    lib = Library(
-        connection_string=proxy.url(),
-        schema=schema,
-        connect_timeout=0.3,
-        retry_attempts=3,
-        retry_delay=0.02,
-        **POOLER_OPTIONS,
-    )
+    lib = _three_tries(proxy, schema, connect_timeout=0.3, retry_delay=0.02)
     with (
         _on_retry(1, lambda: asyncio.ensure_future(proxy.start(port=proxy.port))),
         pytest.raises(errors.DatabaseConnectionError) as error,
     ):
         await lib.initialize()
-    head = (
-        f"cannot reach PostgreSQL at host=127.0.0.1 port={proxy.port} database="
-        f"{proxy.database} user={proxy.user}: TimeoutError: not connected within 0.3 s "
-        "(connect_timeout, retries included); tries that failed: 1, the last: "
-        "ConnectionRefusedError: "
-    )
-    assert str(error.value).startswith(head), str(error.value)
-    assert isinstance(error.value.__cause__, TimeoutError)
-    assert isinstance(error.value.__cause__.__cause__, ConnectionRefusedError)
+    why = "not connected within 0.3 s (connect_timeout, retries included)"
+    _assert_timed_out_after_a_refused_try(error.value, proxy, why)
     await proxy.stop()
     await asyncio.sleep(0.05)  # the abandoned connection attempt ends once cut
 
@@ -778,27 +790,16 @@ async def test_start_up_gives_up_at_once_when_the_next_try_would_come_too_late(
     """A failed try whose pause would end past connect_timeout: start-up gives up at once,
     saying why the try failed, instead of waiting for a try that cannot happen."""
     await proxy.stop()
-    lib = Library(
-        connection_string=proxy.url(),
-        schema=schema,
-        connect_timeout=1,
-        retry_attempts=3,
-        retry_delay=5,
-        **POOLER_OPTIONS,
-    )
+    lib = _three_tries(proxy, schema, connect_timeout=1, retry_delay=5)
     started = asyncio.get_running_loop().time()
     with pytest.raises(errors.DatabaseConnectionError) as error:
         await lib.initialize()
     assert asyncio.get_running_loop().time() - started < 0.9
-    head = (
-        f"cannot reach PostgreSQL at host=127.0.0.1 port={proxy.port} database="
-        f"{proxy.database} user={proxy.user}: TimeoutError: not connected within 1 s "
-        "(connect_timeout, retries included), and the next try would come too late, after "
-        "a 5 s pause; tries that failed: 1, the last: ConnectionRefusedError: "
+    why = (
+        "not connected within 1 s (connect_timeout, retries included), and the next try "
+        "would come too late, after a 5 s pause"
     )
-    assert str(error.value).startswith(head), str(error.value)
-    assert isinstance(error.value.__cause__, TimeoutError)
-    assert isinstance(error.value.__cause__.__cause__, ConnectionRefusedError)
+    _assert_timed_out_after_a_refused_try(error.value, proxy, why)
     assert not lib.initialized
 
 
