@@ -266,9 +266,14 @@ def connection_error(
     Raise it ``from driver_error(exc)``, so the driver's own error is the one chained.
     """
     cause = driver_error(exc)
-    refused, reason = _reason(cause, secret)
+    # The bare password is looked for only when it is long and not one of the target's
+    # own names: a short one matches ordinary words and numbers of the driver's message
+    # ("password", "5432", the "0" of "127.0.0.1"), and masking those garbled it and told
+    # what the password is. Written as a connection string writes it, it is always masked.
+    bare = secret if secret and len(secret) >= _BARE_PASSWORD and secret not in target else None
+    refused, reason = _reason(cause, bare)
     if isinstance(cause, ConnectTimeout) and cause.failed:
-        last = _reason(driver_error(cause.failed[-1]), secret)[1]
+        last = _reason(driver_error(cause.failed[-1]), bare)[1]
         reason += f"; tries that failed: {len(cause.failed)}, the last: {last}"
     head = (
         f"PostgreSQL at {target} refused the connection"
@@ -284,11 +289,9 @@ def _reason(cause: BaseException, secret: str | None) -> tuple[bool, str]:
         return False, f"TimeoutError: {cause}"
     # asyncpg's connect timeout is a bare TimeoutError (asyncio's before Python 3.11).
     timeout = isinstance(cause, (TimeoutError, asyncio.TimeoutError))
-    detail = str(cause) or ("no answer in time" if timeout else "")
-    if secret and secret in detail:
-        # Withheld whole: masking the password where it appears would tell what it is
-        # ("127.***.***.1" for "0"). The error chained keeps the driver's words.
-        detail = "(its message is withheld: it contains the password)"
+    detail = scrub_passwords(str(cause)) or ("no answer in time" if timeout else "")
+    if secret:
+        detail = detail.replace(secret, "***")
     reason = f"{type(cause).__name__}: {detail}" if detail else type(cause).__name__
     refused = False
     if isinstance(cause, _PREPARED_STATEMENT_ERRORS):
@@ -343,6 +346,11 @@ _URL_PASSWORD = re.compile(r"(://[^/@\s:]*:)[^\s/?#]*@")
 # The same with an unencoded / ? or # in the password (a port followed by a path is not).
 _URL_PASSWORD_UNENCODED = re.compile(r"(://[^/@\s:]*:)(?!\d*(?:[/?#]|$))[^\s@]*@")
 _KEY_VALUE_PASSWORD = re.compile(r"(\b(?:ssl)?password\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s&]+)")
+# user:password@host without a scheme in front.
+_USER_PASSWORD = re.compile(r"(?<![\w.%+/-])([\w.%+-]+:)[^\s/:@]+@")
+# Shorter passwords are masked only where written as in a connection string (see
+# connection_error).
+_BARE_PASSWORD = 12
 
 
 def password_of(dsn: str) -> str | None:
@@ -364,6 +372,7 @@ def scrub_passwords(text: str) -> str:
     """``text`` with any password it shows in a URL or as ``password=...`` masked."""
     text = _URL_PASSWORD.sub(r"\1***@", text)
     text = _URL_PASSWORD_UNENCODED.sub(r"\1***@", text)
+    text = _USER_PASSWORD.sub(r"\1***@", text)
     return _KEY_VALUE_PASSWORD.sub(r"\1***", text)
 
 
