@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 import asyncpg
+import pgdbm
 import pgdbm.errors
 import pytest
 
@@ -538,6 +539,26 @@ def test_the_usage_shown_names_the_class_and_schema(options: dict[str, Any], exp
     with pytest.raises((TypeError, ValueError)) as error:
         Library(**options)
     assert expected in str(error.value)
+
+
+async def test_a_long_password_the_drivers_error_repeats_is_masked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Whatever the driver's error repeats of a long password, in any words, the library's
+    error masks it (a fault injected where pgdbm opens the pool)."""
+    secret = "k3Xv9wQpL2zT-9"
+
+    async def echoing(config: object) -> None:
+        raise OSError(f"the server echoed {secret} back")
+
+    monkeypatch.setattr(pgdbm.AsyncDatabaseManager, "create_shared_pool", echoing)
+    lib = Library(connection_string=f"postgresql://app:{secret}@127.0.0.1:1/appdb")
+    with pytest.raises(errors.DatabaseConnectionError) as error:
+        await lib.initialize()
+    assert str(error.value) == (
+        "cannot reach PostgreSQL at host=127.0.0.1 port=1 database=appdb user=app: "
+        "OSError: the server echoed *** back"
+    )
 
 
 async def test_a_password_that_is_also_the_host_does_not_hide_the_host() -> None:
