@@ -272,9 +272,6 @@ def connection_error(
     # what the password is. Written as a connection string writes it, it is always masked.
     bare = secret if secret and len(secret) >= _BARE_PASSWORD and secret not in target else None
     refused, reason = _reason(cause, bare)
-    if isinstance(cause, ConnectTimeout) and cause.failed:
-        last = _reason(driver_error(cause.failed[-1]), bare)[1]
-        reason += f"; tries that failed: {len(cause.failed)}, the last: {last}"
     head = (
         f"PostgreSQL at {target} refused the connection"
         if refused
@@ -286,7 +283,11 @@ def connection_error(
 def _reason(cause: BaseException, secret: str | None) -> tuple[bool, str]:
     """(whether the server answered and refused, what went wrong with its hint if any)."""
     if isinstance(cause, ConnectTimeout):  # the library's own words: never masked
-        return False, f"TimeoutError: {cause}"
+        reason = f"TimeoutError: {cause}"
+        if cause.failed:  # and why the tries failed, in the driver's words
+            last = _reason(driver_error(cause.failed[-1]), secret)[1]
+            reason += f"; tries that failed: {len(cause.failed)}, the last: {last}"
+        return False, reason
     # asyncpg's connect timeout is a bare TimeoutError (asyncio's before Python 3.11).
     timeout = isinstance(cause, (TimeoutError, asyncio.TimeoutError))
     detail = scrub_passwords(str(cause)) or ("no answer in time" if timeout else "")
