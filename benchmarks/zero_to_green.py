@@ -2,11 +2,14 @@
 
 Each run copies the template's working tree out of git, generates a project from it with
 the copier command line (default answers) into a new directory, and runs the command the
-generated README gives under "Development" (`uv run pytest`: makes `.venv`, installs the
-project with its dev dependency group, runs the whole suite on an embedded PostgreSQL).
-The first run fills uv's cache; the figure is the fastest of the later runs, with a warm
-cache, as a developer who has made one library before sees it. The README's pip route
-(venv + pip + pytest) is timed the same way for comparison, or only once (--pip-runs 1).
+generated README gives under "Development" (`uv run pytest -n auto`: makes `.venv`,
+installs the project with its dev dependency group, runs the whole suite on an embedded
+PostgreSQL, in parallel processes that share it). The first run fills uv's cache; the
+figure is the fastest of the later runs, with a warm cache, as a developer who has made one
+library before sees it. After each later run, the same suite in one process (the command
+without `-n auto`, nothing left to install) is timed beside it, and the ratio printed. The
+README's pip route (venv + pip + pytest) is timed the same way for comparison, or only once
+(--pip-runs 1).
 
     python benchmarks/zero_to_green.py [--runs 3] [--pip-runs 1] [--no-pip]
 
@@ -95,6 +98,18 @@ def one_run(template: Path, work: Path, route: str, env: dict[str, str]) -> tupl
     return copy, test
 
 
+def one_process(project: Path, parallel: float, env: dict[str, str]) -> None:
+    """Time the README's command without `-n auto` in the project it just made green."""
+    command = readme_commands(project)[0]
+    if " -n auto" not in command:
+        return
+    serial = timed(command.replace(" -n auto", ""), project, env)
+    print(
+        f"         the suite in one process: {serial:5.1f} s"
+        f" (-n auto / one process: {parallel / serial:.2f})"
+    )
+
+
 def install_only(template: Path, work: Path, route: str, env: dict[str, str]) -> float:
     """Seconds for the command's environment and install alone, on a fresh project: `uv
     sync` (what `uv run` does first), or the pip route without its last step (pytest)."""
@@ -138,6 +153,8 @@ def main() -> None:
                 )
                 if not warming:
                     totals.append(copy + test)
+                if not warming and route == "uv":
+                    one_process(work / "project-uv", test, env)
             best[route] = min(totals)
             install = install_only(template, work, route, env)
             print(f"  of which environment + install alone: {install:.1f} s")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -247,6 +248,64 @@ def test_killed_run_is_reaped_by_the_next_run(install: Install, tmp_path: Path) 
         env=env,
     )
     _assert_server_gone(postmaster, data_dir)
+
+
+WORKER_HOLD_TEST = """
+import asyncio
+import json
+import os
+from pathlib import Path
+
+
+async def test_hold(postgres_server_url: str, database_url: str) -> None:
+    seen = {"pid": os.getpid(), "server": postgres_server_url, "database": database_url}
+    marker = Path(os.environ["HOLD_MARKER"]) / os.environ["PYTEST_XDIST_WORKER"]
+    marker.write_text(json.dumps(seen))
+    await asyncio.sleep(300)
+"""
+
+
+def test_xdist_workers_share_the_controllers_server(install: Install, tmp_path: Path) -> None:
+    """`pytest -n 2` (the README's `-n auto` here) boots one embedded server, in the
+    controller, for both workers, each in a database of its own; Ctrl-C stops it and
+    deletes its data and the hand-off file."""
+    project = install("defaults", VARIANTS["defaults"], RUNNABLE["defaults"])
+    copy = tmp_path / "held"
+    shutil.copytree(project.path, copy)
+    (copy / "tests" / "test_zz_hold.py").write_text(WORKER_HOLD_TEST)
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    env = subprocess_env(HOLD_MARKER=str(markers))
+    env.pop("TEST_DATABASE_URL", None)  # this is about the embedded server
+    command = ["-m", "pytest", "-p", "no:cacheprovider", "-n", "2", "--dist", "each"]
+    proc = subprocess.Popen(
+        [str(project.bin / "python"), *command, "tests/test_zz_hold.py"],
+        cwd=copy,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert _wait_until(lambda: len(list(markers.iterdir())) == 2, 120), "no two workers"
+        seen = [json.loads(marker.read_text()) for marker in sorted(markers.iterdir())]
+        tmp = Path(tempfile.gettempdir())
+        data_dir = tmp / f"pgdbm-test-pg-{proc.pid}"  # the controller's
+        assert {worker["server"] for worker in seen} == {seen[0]["server"]}
+        assert f"host={data_dir}" in seen[0]["server"]
+        assert seen[0]["database"] != seen[1]["database"]
+        assert all(not (tmp / f"pgdbm-test-pg-{worker['pid']}").exists() for worker in seen)
+        postmaster = _postmaster_pid(data_dir)
+        assert _alive(postmaster)
+        assert json.loads((tmp / f"pgdbm-test-pg-{proc.pid}.handoff").read_text()) == {
+            "url": seen[0]["server"]
+        }
+    finally:
+        proc.send_signal(signal.SIGINT)
+        output, _ = proc.communicate(timeout=120)
+    assert proc.returncode != 0, output
+    _assert_server_gone(postmaster, data_dir, output)
+    assert not (tmp / f"pgdbm-test-pg-{proc.pid}.handoff").exists()
 
 
 @pytest.mark.timeout(180)

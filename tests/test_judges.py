@@ -299,7 +299,7 @@ def test_update_job_checks_a_git_url(template: Path, tmp_path: Path) -> None:
 def test_readme_test_command_is_one_line_for_uv_and_for_pip(
     rendered: Callable[[str], Path],
 ) -> None:
-    """The README's Development section gives `uv run pytest` and a one-line pip route,
+    """The README's Development section gives `uv run pytest -n auto` and a one-line pip route,
     which benchmarks/zero_to_green.py times."""
     sys.path.insert(0, str(REPO / "benchmarks"))
     try:
@@ -307,10 +307,10 @@ def test_readme_test_command_is_one_line_for_uv_and_for_pip(
     finally:
         sys.path.remove(str(REPO / "benchmarks"))
     uv_command, pip_route = readme_commands(rendered("defaults"))
-    assert uv_command == "uv run pytest"
+    assert uv_command == "uv run pytest -n auto"
     assert pip_route.startswith("python3 -m venv .venv && ")
     assert "--group test" in pip_route
-    assert pip_route.endswith("&& .venv/bin/python -m pytest")
+    assert pip_route.endswith("&& .venv/bin/python -m pytest -n auto")
 
 
 # ----------------------------------------------------------------- built distributions

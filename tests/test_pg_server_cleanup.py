@@ -219,3 +219,66 @@ def test_a_killed_runs_database_is_dropped_by_the_next_run_of_the_suite(
         assert suite_databases(server_url, other) == {others}
     finally:
         asyncio.run(_drop(server_url, [left, others]))
+
+
+# ------------------------------------------------ the xdist controller's hand-off file
+
+
+def test_a_gone_controllers_hand_off_file_is_reaped_and_a_live_ones_kept(tmp_path: Path) -> None:
+    """The next run deletes the hand-off files (and half-written ones) whose controller was
+    SIGKILLed; a live controller's file and other names stay."""
+    plugin = load_plugin()
+    dead = dead_pid()
+    gone = [
+        tmp_path / f"pgdbm-test-pg-{dead}.handoff",
+        tmp_path / f"pgdbm-test-pg-{dead}.handoff.partial",
+    ]
+    kept = [
+        tmp_path / f"pgdbm-test-pg-{os.getpid()}.handoff",
+        tmp_path / "pgdbm-test-pg-abc.handoff",
+        tmp_path / f"other-{dead}.handoff",
+    ]
+    for path in gone + kept:
+        path.write_text('{"url": "postgresql://"}')
+    assert sorted(plugin.reap_orphans(tmp_path)) == sorted(gone)
+    assert sorted(tmp_path.iterdir()) == sorted(kept)
+
+
+def test_a_worker_reads_the_controllers_url_or_why_it_has_none(tmp_path: Path) -> None:
+    """The URL the controller handed off; its boot error, named as the controller's; and a
+    time limit when no hand-off comes."""
+    plugin = load_plugin()
+    handoff = tmp_path / "pgdbm-test-pg-1.handoff"
+    plugin._hand_off(handoff, url="postgresql://postgres:@/postgres?host=/tmp/x")
+    assert plugin._wait_for_handoff(handoff) == "postgresql://postgres:@/postgres?host=/tmp/x"
+    assert [path.name for path in tmp_path.iterdir()] == [handoff.name]  # no .partial left
+
+    plugin._hand_off(handoff, error="CalledProcessError: initdb failed")
+    with pytest.raises(RuntimeError) as failed:
+        plugin._wait_for_handoff(handoff)
+    assert str(failed.value) == (
+        "the pytest-xdist controller could not start the embedded PostgreSQL: "
+        "CalledProcessError: initdb failed"
+    )
+
+    with pytest.raises(RuntimeError) as late:
+        plugin._wait_for_handoff(tmp_path / "never.handoff", timeout=0.05)
+    assert str(late.value) == (
+        "the pytest-xdist controller's embedded PostgreSQL was not up within 0.05 s: "
+        f"{tmp_path / 'never.handoff'} never appeared"
+    )
+
+
+def test_a_controller_that_cannot_boot_hands_off_why(tmp_path: Path) -> None:
+    """The controller runs no test, so its workers report its boot error; it still raises."""
+    plugin = load_plugin()
+    handoff = tmp_path / "pgdbm-test-pg-1.handoff"
+
+    def no_server(data_dir: Path, cleanup_mode: str) -> object:
+        raise OSError(f"cannot initdb {data_dir.name}")
+
+    with pytest.raises(OSError, match="cannot initdb"):
+        plugin._start_embedded(no_server, handoff)
+    assert json.loads(handoff.read_text()) == {
+        "error": f"OSError: cannot initdb pgdbm-test-pg-{os.getpid()}"
+    }

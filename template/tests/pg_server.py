@@ -32,7 +32,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlsplit
 
 import asyncpg
@@ -68,8 +68,12 @@ def reap_orphans(tmp: Path) -> list[Path]:
     """Stop and delete embedded servers whose pytest process is gone; return their dirs."""
     reaped = []
     for data_dir in tmp.glob(f"{DATA_DIR_PREFIX}*"):
-        owner = data_dir.name.removeprefix(DATA_DIR_PREFIX)
+        owner, dot, _ = data_dir.name.removeprefix(DATA_DIR_PREFIX).partition(".")
         if not owner.isdigit() or _process_alive(int(owner)):
+            continue
+        if dot:  # a hand-off file (handoff_file) of a run whose controller is gone
+            data_dir.unlink(missing_ok=True)
+            reaped.append(data_dir)
             continue
         pid_file = data_dir / "postmaster.pid"
         try:
@@ -102,15 +106,28 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 _EMBEDDED = pytest.StashKey["Future[PostgresServer]"]()
+# The key in an xdist worker's workerinput that names the controller's hand-off file.
+HANDOFF = "embedded_postgres_handoff"
+# How long an xdist worker waits for its controller's server (it boots in about 1.5 s).
+HANDOFF_TIMEOUT = 60.0
+# Each worker holds up to about 25 connections at once, and the embedded server allows 100:
+# `-n auto` starts at most this many workers (PYTEST_XDIST_AUTO_NUM_WORKERS overrides it).
+MAX_AUTO_WORKERS = 3
+
+
+def handoff_file(controller_pid: int) -> Path:
+    """Where an xdist controller writes its server's URL, or why it could not start one."""
+    return Path(tempfile.gettempdir()) / f"{DATA_DIR_PREFIX}{controller_pid}.handoff"
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
-    """Boot the embedded server (initdb and start, about 0.6 s) in a thread while pytest
+    """Boot the embedded server (initdb and start, about 1.3 s) in a thread while pytest
     collects.
 
     initdb and the postmaster are processes of their own, so the thread costs collection
-    nothing. Not for TEST_DATABASE_URL, --collect-only, --fixtures, --fixtures-per-test, or
-    an xdist controller (whose workers are sessions of their own).
+    nothing. Under pytest-xdist the controller boots one server for all its workers, which
+    wait for its URL in the hand-off file. Not for TEST_DATABASE_URL, --collect-only,
+    --fixtures, --fixtures-per-test, or an xdist worker.
     """
     config = session.config
     if (
@@ -118,19 +135,44 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         or config.option.collectonly
         or config.option.showfixtures
         or config.option.show_fixtures_per_test
-        or getattr(config.option, "numprocesses", None)
+        or hasattr(config, "workerinput")
     ):
         return
+    handoff = None
+    if config.pluginmanager.hasplugin("dsession"):  # pytest-xdist's controller
+        handoff = handoff_file(os.getpid())
     try:
         get_server = _import_embedded_postgres()
     except ImportError as exc:  # reported by the tests that need the server, not here
         failed: Future[PostgresServer] = Future()
         failed.set_exception(exc)
         config.stash[_EMBEDDED] = failed
+        if handoff is not None:
+            _hand_off(handoff, error=f"{type(exc).__name__}: {exc}")
         return
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embedded-postgres")
-    config.stash[_EMBEDDED] = pool.submit(_start_embedded, get_server)
+    config.stash[_EMBEDDED] = pool.submit(_start_embedded, get_server, handoff)
     pool.shutdown(wait=False)  # its one thread ends once the server is up
+
+
+class _WorkerController(Protocol):  # what pytest-xdist's hook below passes
+    config: pytest.Config
+    workerinput: dict[str, object]
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: _WorkerController) -> None:
+    """(pytest-xdist) Tell each worker where the controller's server will be handed off."""
+    if _EMBEDDED in node.config.stash:
+        node.workerinput[HANDOFF] = str(handoff_file(os.getpid()))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
+    """(pytest-xdist) ``-n auto``: one worker per core, at most MAX_AUTO_WORKERS."""
+    if "PYTEST_XDIST_AUTO_NUM_WORKERS" in os.environ:
+        return None  # pytest-xdist reads it itself
+    return max(1, min(os.cpu_count() or 1, MAX_AUTO_WORKERS))
 
 
 @pytest.hookimpl(trylast=True)  # after the session's fixtures are torn down
@@ -146,6 +188,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # platformdirs' XDG_RUNTIME_DIR warning, as below
         server.cleanup()
+    handoff_file(os.getpid()).unlink(missing_ok=True)
 
 
 def _import_embedded_postgres() -> Callable[..., PostgresServer]:
@@ -156,16 +199,50 @@ def _import_embedded_postgres() -> Callable[..., PostgresServer]:
     return get_server
 
 
-def _start_embedded(get_server: Callable[..., PostgresServer]) -> PostgresServer:
+def _start_embedded(
+    get_server: Callable[..., PostgresServer], handoff: Path | None = None
+) -> PostgresServer:
     tmp = Path(tempfile.gettempdir())
-    reap_orphans(tmp)
-    server = get_server(tmp / f"{DATA_DIR_PREFIX}{os.getpid()}", cleanup_mode="delete")
     try:
-        asyncio.run(make_disposable(server.get_uri()))
-    except BaseException:
-        server.cleanup()
+        reap_orphans(tmp)
+        server = get_server(tmp / f"{DATA_DIR_PREFIX}{os.getpid()}", cleanup_mode="delete")
+        try:
+            asyncio.run(make_disposable(server.get_uri()))
+        except BaseException:
+            server.cleanup()
+            raise
+    except BaseException as exc:
+        if handoff is not None:  # the workers report it: the controller runs no test
+            _hand_off(handoff, error=f"{type(exc).__name__}: {exc}")
         raise
+    if handoff is not None:
+        _hand_off(handoff, url=server.get_uri())
     return server
+
+
+def _hand_off(path: Path, **answer: str) -> None:
+    # Written whole, then renamed: a worker never reads half of it.
+    partial = path.with_name(f"{path.name}.partial")
+    partial.write_text(json.dumps(answer))
+    partial.replace(path)
+
+
+def _wait_for_handoff(path: Path, timeout: float = HANDOFF_TIMEOUT) -> str:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if time.monotonic() > deadline:
+            raise RuntimeError(
+                f"the pytest-xdist controller's embedded PostgreSQL was not up within "
+                f"{timeout:g} s: {path} never appeared"
+            )
+        time.sleep(0.01)
+    answer = json.loads(path.read_text())
+    if "error" in answer:
+        raise RuntimeError(
+            f"the pytest-xdist controller could not start the embedded PostgreSQL: "
+            f"{answer['error']}"
+        )
+    return str(answer["url"])
 
 
 @pytest.fixture(scope="session")
@@ -174,6 +251,9 @@ def postgres_server_url(pytestconfig: pytest.Config) -> str:
     configured = os.environ.get(ENV_VAR)
     if configured:
         return configured
+    handoff = getattr(pytestconfig, "workerinput", {}).get(HANDOFF)
+    if handoff is not None:  # an xdist worker: the server is the controller's
+        return _wait_for_handoff(Path(handoff))
     future = pytestconfig.stash.get(_EMBEDDED, None)
     if future is None:  # the plugin was registered after the session started
         future = Future()
