@@ -282,3 +282,17 @@ def test_a_controller_that_cannot_boot_hands_off_why(tmp_path: Path) -> None:
     assert json.loads(handoff.read_text()) == {
         "error": f"OSError: cannot initdb pgdbm-test-pg-{os.getpid()}"
     }
+
+
+def test_auto_starts_one_worker_per_core_up_to_three(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`-n auto` on a big machine stays within the embedded server's 100 connections (about
+    25 per worker); PYTEST_XDIST_AUTO_NUM_WORKERS is left to pytest-xdist."""
+    plugin = load_plugin()
+    monkeypatch.delenv("PYTEST_XDIST_AUTO_NUM_WORKERS", raising=False)
+    workers = {}
+    for cores in (None, 1, 2, 3, 16):
+        monkeypatch.setattr(os, "cpu_count", lambda cores=cores: cores)
+        workers[cores] = plugin.pytest_xdist_auto_num_workers(config=None)
+    assert workers == {None: 1, 1: 1, 2: 2, 3: 3, 16: 3}
+    monkeypatch.setenv("PYTEST_XDIST_AUTO_NUM_WORKERS", "8")
+    assert plugin.pytest_xdist_auto_num_workers(config=None) is None
