@@ -267,8 +267,9 @@ async def test_hold(postgres_server_url: str, database_url: str) -> None:
 
 def test_xdist_workers_share_the_controllers_server(install: Install, tmp_path: Path) -> None:
     """`pytest -n 2` (the README's `-n auto` here) boots one embedded server, in the
-    controller, for both workers, each in a database of its own; Ctrl-C stops it and
-    deletes its data and the hand-off file."""
+    controller, for both workers, each in a database of its own; Ctrl-C (SIGINT to the
+    process group, as a terminal sends it) stops it and deletes its data and the hand-off
+    file."""
     project = install("defaults", VARIANTS["defaults"], RUNNABLE["defaults"])
     copy = tmp_path / "held"
     shutil.copytree(project.path, copy)
@@ -285,6 +286,7 @@ def test_xdist_workers_share_the_controllers_server(install: Install, tmp_path: 
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        start_new_session=True,  # a process group of its own, as a terminal's foreground job
     )
     try:
         assert _wait_until(lambda: len(list(markers.iterdir())) == 2, 120), "no two workers"
@@ -301,7 +303,7 @@ def test_xdist_workers_share_the_controllers_server(install: Install, tmp_path: 
             "url": seen[0]["server"]
         }
     finally:
-        proc.send_signal(signal.SIGINT)
+        os.killpg(proc.pid, signal.SIGINT)
         output, _ = proc.communicate(timeout=120)
     assert proc.returncode != 0, output
     _assert_server_gone(postmaster, data_dir, output)
