@@ -258,12 +258,12 @@ def test_a_worker_reads_the_controllers_url_or_why_it_has_none(tmp_path: Path) -
     assert plugin._wait_for_handoff(handoff) == "postgresql://postgres:@/postgres?host=/tmp/x"
     assert [path.name for path in tmp_path.iterdir()] == [handoff.name]  # no .partial left
 
-    plugin._hand_off(handoff, error="CalledProcessError: initdb failed")
+    plugin._hand_off(handoff, error=subprocess.CalledProcessError(1, "initdb"))
     with pytest.raises(RuntimeError) as failed:
         plugin._wait_for_handoff(handoff)
     assert str(failed.value) == (
         "the pytest-xdist controller could not start the embedded PostgreSQL: "
-        "CalledProcessError: initdb failed"
+        "CalledProcessError: Command 'initdb' returned non-zero exit status 1."
     )
 
     with pytest.raises(RuntimeError) as late:

@@ -160,7 +160,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         failed.set_exception(exc)
         config.stash[_EMBEDDED] = failed
         if handoff is not None:
-            _hand_off(handoff, error=f"{type(exc).__name__}: {exc}")
+            _hand_off(handoff, error=exc)
         return
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embedded-postgres")
     config.stash[_EMBEDDED] = pool.submit(_start_embedded, get_server, handoff)
@@ -231,14 +231,15 @@ def _start_embedded(
             raise
     except BaseException as exc:
         if handoff is not None:  # the workers report it: the controller runs no test
-            _hand_off(handoff, error=f"{type(exc).__name__}: {exc}")
+            _hand_off(handoff, error=exc)
         raise
     if handoff is not None:
         _hand_off(handoff, url=server.get_uri())
     return server
 
 
-def _hand_off(path: Path, **answer: str) -> None:
+def _hand_off(path: Path, *, url: str = "", error: BaseException | None = None) -> None:
+    answer = {"url": url} if error is None else {"error": f"{type(error).__name__}: {error}"}
     # Written whole, then renamed: a worker never reads half of it.
     partial = path.with_name(f"{path.name}.partial")
     partial.write_text(json.dumps(answer))
