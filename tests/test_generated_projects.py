@@ -179,31 +179,32 @@ def _assert_server_gone(postmaster: int, data_dir: Path, output: str = "") -> No
     assert not data_dir.exists(), output
 
 
-def _start_held_run(project: Installed, tmp_path: Path) -> tuple[subprocess.Popen[str], Path, int]:
-    """Start the generated suite on a test that waits with the embedded server running."""
+def _run_held_test(
+    project: Installed, tmp_path: Path, test: str, marker: Path, *options: str, **popen: Any
+) -> subprocess.Popen[str]:
+    """Start the generated suite, in a copy of the project, on the one test file ``test``
+    (which holds), with $HOLD_MARKER set to ``marker``, on the embedded server."""
     copy = tmp_path / "held"
     shutil.copytree(project.path, copy)
-    (copy / "tests" / "test_zz_hold.py").write_text(HOLD_TEST)
-    marker = tmp_path / "marker"
+    (copy / "tests" / "test_zz_hold.py").write_text(test)
     env = subprocess_env(HOLD_MARKER=str(marker))
     env.pop("TEST_DATABASE_URL", None)  # this is about the embedded server
-    proc = subprocess.Popen(
-        [
-            str(project.bin / "python"),
-            "-m",
-            "pytest",
-            "-p",
-            "no:cacheprovider",
-            "tests/test_zz_hold.py",
-            "-k",
-            "standalone",
-        ],
+    pytest_command = ["-m", "pytest", "-p", "no:cacheprovider", *options, "tests/test_zz_hold.py"]
+    return subprocess.Popen(
+        [str(project.bin / "python"), *pytest_command],
         cwd=copy,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        **popen,
     )
+
+
+def _start_held_run(project: Installed, tmp_path: Path) -> tuple[subprocess.Popen[str], Path, int]:
+    """Start the generated suite on a test that waits with the embedded server running."""
+    marker = tmp_path / "marker"
+    proc = _run_held_test(project, tmp_path, HOLD_TEST, marker, "-k", "standalone")
     assert _wait_until(marker.exists, 120), "the held test never started"
     data_dir = Path(tempfile.gettempdir()) / f"pgdbm-test-pg-{proc.pid}"
     postmaster = _postmaster_pid(data_dir)
@@ -271,21 +272,14 @@ def test_xdist_workers_share_the_controllers_server(install: Install, tmp_path: 
     process group, as a terminal sends it) stops it and deletes its data and the hand-off
     file."""
     project = install("defaults", VARIANTS["defaults"], RUNNABLE["defaults"])
-    copy = tmp_path / "held"
-    shutil.copytree(project.path, copy)
-    (copy / "tests" / "test_zz_hold.py").write_text(WORKER_HOLD_TEST)
     markers = tmp_path / "markers"
     markers.mkdir()
-    env = subprocess_env(HOLD_MARKER=str(markers))
-    env.pop("TEST_DATABASE_URL", None)  # this is about the embedded server
-    command = ["-m", "pytest", "-p", "no:cacheprovider", "-n", "2", "--dist", "each"]
-    proc = subprocess.Popen(
-        [str(project.bin / "python"), *command, "tests/test_zz_hold.py"],
-        cwd=copy,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+    proc = _run_held_test(
+        project,
+        tmp_path,
+        WORKER_HOLD_TEST,
+        markers,
+        *("-n", "2", "--dist", "each"),
         start_new_session=True,  # a process group of its own, as a terminal's foreground job
     )
     try:
