@@ -269,6 +269,17 @@ def test_update_job_passes_and_says_why_without_a_reachable_git_url(
     assert unreachable.returncode == 0, unreachable.stdout + unreachable.stderr
     assert "cannot be reached from this job" in unreachable.stdout
 
+    # A git repository that git reaches, at a URL that copier reads as a directory: copier
+    # check-update would fail ("only supported in git-tracked templates").
+    repo = tmp_path / "template-repo"
+    git(tmp_path, "init", "-q", "-b", "main", str(repo))
+    for src in (f"file://{repo}", "https://git.example.com/platform/copier-pgdbm"):
+        _set_src_path(project, src)
+        not_git = run_update_job(project, tmp_path)
+        assert not_git.returncode == 0, not_git.stdout + not_git.stderr
+        assert f"is '{src}', a URL that copier does not read as a git repository" in not_git.stdout
+        assert f"Write it as 'git+{src}'" in not_git.stdout
+
 
 def test_update_job_checks_a_git_url(template: Path, tmp_path: Path) -> None:
     """Generated from a git URL, the job runs copier check-update: passes while up to date,
@@ -294,6 +305,19 @@ def test_update_job_checks_a_git_url(template: Path, tmp_path: Path) -> None:
     behind = run_update_job(project, tmp_path)
     assert behind.returncode == 1, behind.stdout + behind.stderr
     assert "::warning::A newer copier-pgdbm template release exists" in behind.stdout
+    assert "latest version is 1.3.0" in behind.stdout
+
+    # A reachable repository without the project's commit (history rewritten, or another
+    # repository): copier's error fails the job, and is not taken for a newer release.
+    other = tmp_path / "other"
+    git(tmp_path, "init", "-q", "-b", "main", str(other))
+    git(other, "commit", "-q", "--allow-empty", "-m", "unrelated")
+    git(other, "tag", "v9.0.0")
+    _set_src_path(project, f"git+file://{other}")
+    broken = run_update_job(project, tmp_path)
+    assert broken.returncode not in (0, 2), broken.stdout + broken.stderr
+    assert "::error title=Template updates not checked::copier check-update failed" in broken.stdout
+    assert "newer copier-pgdbm template release" not in broken.stdout
 
 
 def test_readme_test_command_is_one_line_for_uv_and_for_pip(
