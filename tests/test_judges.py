@@ -180,6 +180,12 @@ def test_release_publishes_to_pypi_with_trusted_publishing(
         "pypa/gh-action-pypi-publish",
     ]
     assert "with" not in publish["steps"][-1]  # no token, PyPI, PEP 740 attestations
+    # Only a pushed tag publishes: workflow_dispatch on a tag also has ref_type 'tag'.
+    assert publish["if"] == "github.event_name == 'push' && github.ref_type == 'tag'"
+    # Attestations of a private repository need GitHub Enterprise Cloud: opted into there.
+    assert publish["steps"][1]["if"] == (
+        "github.event.repository.private == false || vars.ATTEST_BUILD_PROVENANCE == 'true'"
+    )
     build = " ".join(str(step) for step in flow["jobs"]["build"]["steps"])
     assert "twine check --strict dist/*" in build
     assert "check-wheel-contents dist/*.whl" in build
