@@ -28,7 +28,7 @@ def run_benchmark(script: str, *args: str) -> str:
 @pytest.mark.generated_suite
 def test_benchmark_prints_medians_and_ratios() -> None:
     """A short run prints a median for each fixture kind and a ratio against pgdbm's."""
-    out = run_benchmark("fixture_overhead.py", "--rounds", "3")
+    out = run_benchmark("fixture_overhead.py", "--rounds", "3", "--marginal")
     medians = re.findall(r"^  (?!isolation).+ (\d+\.\d\d) ms$", out, re.MULTILINE)
     overheads = re.findall(r"^  isolation overhead, .+ (-?\d+\.\d\d) ms$", out, re.M)
     ratios = re.findall(r"^  ratio pgdbm / .+ (\d+\.\d) x$", out, re.MULTILINE)
@@ -39,6 +39,11 @@ def test_benchmark_prints_medians_and_ratios() -> None:
     # pgdbm's overhead over ours, for each mode whose overhead this short run saw above 0.
     saved = re.findall(r"^  overhead ratio, \(pgdbm - none\) / .+ (\d+\.\d) x$", out, re.M)
     assert len(saved) == sum(float(o) > 0 for o in overheads), out
+    # --marginal: the suite's runner with 200 and 2000 more tests, per test.
+    line = r"^ +(\d+) tests: +(\d+\.\d\d) s in all, +(-?\d+\.\d\d) ms per test$"
+    marginal = re.findall(line, out, re.MULTILINE)
+    assert [int(n) for n, _, _ in marginal] == [200, 2000], out
+    assert all(float(per_test) > 0 for _, _, per_test in marginal), out
 
 
 @pytest.mark.generated_suite
