@@ -15,6 +15,7 @@ The tests build their own release history of the template in a throwaway git rep
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -23,6 +24,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from packaging.version import Version
 
 from tests.support import (
     DEFAULT_PYTHON_MIN,
@@ -41,7 +43,11 @@ from tests.support import (
 pytestmark = pytest.mark.generated_suite
 
 COPIER = str(Path(sys.executable).parent / "copier")
-OLDEST, CURRENT, NEWEST = "v1.0.0", "v1.2.0", "v1.3.0"
+# The release this tree is (CHANGELOG.md's newest entry) and a next one, as tags of the
+# temporary template repositories these tests make.
+_NEWEST_ENTRY = Version(re.findall(r"^## v(\S+)$", (REPO / "CHANGELOG.md").read_text(), re.M)[0])
+OLDEST, CURRENT = "v1.0.0", f"v{_NEWEST_ENTRY}"
+NEWEST = f"v{_NEWEST_ENTRY.major}.{_NEWEST_ENTRY.minor + 1}.0"
 # The v1.1.0 release as it landed (before the machinery moved out of core.py).
 V1_1_0_COMMIT = "6cc41fe11c95de6891c007ddb39cc91054f94c68"
 CORE = "src/my_library/core.py"
