@@ -213,6 +213,29 @@ def test_proprietary_release_never_goes_to_pypi(rendered: Callable[[str], Path])
     assert "pypi" not in (project / ".copier-answers.yml").read_text().split("publish_to:")[1]
 
 
+def test_release_with_an_example_index_stops_before_publishing(
+    rendered: Callable[[str], Path], tmp_path: Path, template: Path
+) -> None:
+    """publish_to on a reserved example domain (the Proprietary default is one) stops the
+    publish job first, saying what to set; a real index's release has no such step."""
+    flow = workflow(rendered("proprietary"), "release.yml")
+    first = flow["jobs"]["publish"]["steps"][0]
+    assert first["name"] == "Stop, no package index set"
+    stopped = subprocess.run(
+        ["bash", "-e", "-c", first["run"]], capture_output=True, text=True, check=False
+    )
+    assert stopped.returncode == 1
+    assert f"::error title=No package index set::publish_to is {PRIVATE_INDEX}" in stopped.stdout
+    assert "copier update --trust --defaults --data publish_to=" in stopped.stdout
+
+    project = tmp_path / "project"
+    answers = {"license": "Proprietary", "publish_to": "https://pkgs.acme.io/upload/"}
+    copier.run_copy(str(template), project, data=answers, defaults=True, quiet=True, unsafe=True)
+    steps = workflow(project, "release.yml")["jobs"]["publish"]["steps"]
+    assert [step.get("name") for step in steps if "run" in step] == []
+    assert steps[-1]["with"]["repository-url"] == "https://pkgs.acme.io/upload/"
+
+
 def test_pypi_is_refused_for_a_proprietary_library(tmp_path: Path, template: Path) -> None:
     with pytest.raises(ValueError, match="publish_to must not be pypi for a Proprietary"):
         copier.run_copy(
