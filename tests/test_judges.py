@@ -135,12 +135,16 @@ def test_sp_repo_review_fails_only_what_readme_lists(
 
 
 def skipped_as_not_applying() -> set[str]:
-    """The checks README.md says sp-repo-review skips on generated projects."""
+    """The checks README.md says sp-repo-review skips on generated projects: those that
+    need a check failed on purpose ("`PC111` needs `PC110`")."""
     readme = (REPO / "README.md").read_text()
     section = readme.split("### What sp-repo-review reports", 1)[1].split("\n#", 1)[0]
-    said = re.search(r"skipped\s+by sp-repo-review itself, as not applying: (.+?)\)", section, re.S)
+    said = re.search(r"skips\s+the checks that build on them \((.+?)\)", section, re.S)
     assert said is not None, section
-    return set(re.findall(r"`([A-Z]+[0-9]+)`", said.group(1)))
+    needs = re.findall(r"((?:`[A-Z]+[0-9]+`(?:,? and |, )?)+) needs? `([A-Z]+[0-9]+)`", said[1])
+    assert needs, said[1]
+    assert {failed for _, failed in needs} <= set(deliberate_failures())
+    return {code for codes, _ in needs for code in re.findall(r"`([A-Z]+[0-9]+)`", codes)}
 
 
 # ----------------------------------------------------------------- workflows
@@ -214,13 +218,14 @@ def test_proprietary_release_never_goes_to_pypi(rendered: Callable[[str], Path])
 
 
 def test_release_with_an_example_index_stops_before_publishing(
-    rendered: Callable[[str], Path], tmp_path: Path, template: Path
+    rendered: Callable[[str], Path],
 ) -> None:
-    """publish_to on a reserved example domain (the Proprietary default is one) stops the
-    publish job first, saying what to set; a real index's release has no such step."""
-    flow = workflow(rendered("proprietary"), "release.yml")
-    first = flow["jobs"]["publish"]["steps"][0]
+    """publish_to on a reserved example domain (the Proprietary default is one) stops a
+    pushed tag's build first, before the publish job asks for approval, saying what to set."""
+    build = workflow(rendered("proprietary"), "release.yml")["jobs"]["build"]
+    first = build["steps"][0]
     assert first["name"] == "Stop, no package index set"
+    assert first["if"] == "github.event_name == 'push' && github.ref_type == 'tag'"
     stopped = subprocess.run(
         ["bash", "-e", "-c", first["run"]], capture_output=True, text=True, check=False
     )
@@ -228,12 +233,32 @@ def test_release_with_an_example_index_stops_before_publishing(
     assert f"::error title=No package index set::publish_to is {PRIVATE_INDEX}" in stopped.stdout
     assert "copier update --trust --defaults --data publish_to=" in stopped.stdout
 
+
+@pytest.mark.parametrize(
+    ("publish_to", "example"),
+    [
+        ("https://packages.example.com/upload/", True),  # the Proprietary default
+        ("https://example.com:8443/upload", True),
+        ("https://pkgs.example.net/", True),
+        ("https://example.org", True),
+        ("https://pkgs.acme.io/upload/", False),
+        ("https://myexample.com/upload/", False),
+        ("https://example.org.acme.io/upload/", False),
+        ("https://example.community/upload/", False),
+    ],
+)
+def test_only_reserved_example_domains_stop_the_release(
+    publish_to: str, example: bool, tmp_path: Path, template: Path
+) -> None:
     project = tmp_path / "project"
-    answers = {"license": "Proprietary", "publish_to": "https://pkgs.acme.io/upload/"}
+    answers = {"license": "Proprietary", "publish_to": publish_to}
     copier.run_copy(str(template), project, data=answers, defaults=True, quiet=True, unsafe=True)
-    steps = workflow(project, "release.yml")["jobs"]["publish"]["steps"]
-    assert [step.get("name") for step in steps if "run" in step] == []
-    assert steps[-1]["with"]["repository-url"] == "https://pkgs.acme.io/upload/"
+    flow = workflow(project, "release.yml")
+    stops = [s for s in flow["jobs"]["build"]["steps"] if s.get("name", "").startswith("Stop")]
+    assert len(stops) == example
+    assert flow["jobs"]["publish"]["steps"][-1]["with"]["repository-url"] == publish_to
+    readme = (project / "README.md").read_text()
+    assert ("an example address" in readme) == example
 
 
 def test_pypi_is_refused_for_a_proprietary_library(tmp_path: Path, template: Path) -> None:
@@ -308,6 +333,17 @@ def test_update_job_passes_and_says_why_without_a_reachable_git_url(
     unreachable = run_update_job(project, tmp_path)
     assert unreachable.returncode == 0, unreachable.stdout + unreachable.stderr
     assert "cannot be reached from this job" in unreachable.stdout
+
+    for path in ("~/templates/copier-pgdbm", "/srv/templates/copier-pgdbm.git", "../tpl"):
+        _set_src_path(project, path)
+        local = run_update_job(project, tmp_path)
+        assert local.returncode == 0, local.stdout + local.stderr
+        assert f"is '{path}', a path on the machine that generated this" in local.stdout
+
+    # copier's gh:/org/repo (an optional slash) is the same repository as gh:org/repo.
+    _set_src_path(project, "gh:/acme/copier-pgdbm")
+    shortcut = run_update_job(project, tmp_path)
+    assert "repository https://github.com/acme/copier-pgdbm cannot be reached" in shortcut.stdout
 
     # A git repository that git reaches, at a URL that copier reads as a directory: copier
     # check-update would fail ("only supported in git-tracked templates").

@@ -6,10 +6,11 @@ The tests build their own release history of the template in a throwaway git rep
   there was no pre-commit configuration, CI workflow or ``_migrations``;
 - v1.1.0, the real v1.1.0 release, taken from this repository's history (renames the plugin
   to ``tests/pg_server.py`` via ``_migrations``, adds pre-commit and the CI workflow);
-- v1.2.0, the working tree (the machinery moves out of the author's class into
-  template-owned modules);
-- v1.3.0, the working tree plus a pattern fix in the template-owned machinery (a smaller
-  default pool), the kind of release that must reach every project without a conflict.
+- CURRENT (CHANGELOG.md's newest entry, v1.2.0 as of writing), the working tree (the
+  machinery moves out of the author's class into template-owned modules);
+- NEWEST (the next minor release), the working tree plus a pattern fix in the
+  template-owned machinery (a smaller default pool), the kind of release that must reach
+  every project without a conflict.
 """
 
 from __future__ import annotations
@@ -84,7 +85,7 @@ def as_first_release(root: Path) -> None:
 
 
 def with_pattern_fix(root: Path) -> None:
-    """The v1.3.0 change: a fix in the template-owned machinery."""
+    """NEWEST's change: a fix in the template-owned machinery."""
     _edit(root / "template/src/{{ package_name }}/_dualmode.py", FIX_BEFORE, FIX_AFTER)
 
 
@@ -100,7 +101,8 @@ def released_v1_1_0(dst: Path) -> None:
 
 @pytest.fixture(scope="module")
 def history(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The template's release history, tagged v1.0.0 to v1.3.0."""
+    """The template's release history: v1.0.0, v1.1.0, then this tree as CURRENT and with a
+    pattern fix as NEWEST."""
     found = subprocess.run(["git", "-C", str(REPO), "cat-file", "-e", V1_1_0_COMMIT], check=False)
     if found.returncode:
         pytest.fail(f"the v1.1.0 release commit {V1_1_0_COMMIT} is not in this clone's history")
@@ -108,8 +110,8 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> Path:
     stages: list[tuple[str, Callable[[Path], object], Callable[[Path], None] | None]] = [
         ("v1.0.0", released_v1_1_0, as_first_release),
         ("v1.1.0", released_v1_1_0, None),
-        ("v1.2.0", snapshot_template, None),
-        ("v1.3.0", snapshot_template, with_pattern_fix),
+        (CURRENT, snapshot_template, None),
+        (NEWEST, snapshot_template, with_pattern_fix),
     ]
     git(tmp_path_factory.getbasetemp(), "init", "-q", "-b", "main", str(repo))
     for tag, base, change in stages:
@@ -294,16 +296,16 @@ def test_answers_file_records_the_new_version(updated: dict[str, object]) -> Non
 
 
 def test_check_update_reports_behind_then_current(updated: dict[str, object]) -> None:
-    """`copier check-update` says 1.0.0 < 1.3.0 before, and up to date after."""
+    """`copier check-update` says 1.0.0 < NEWEST before, and up to date after."""
     assert updated["before"] == {
         "update_available": True,
         "current_version": "1.0.0",
-        "latest_version": "1.3.0",
+        "latest_version": NEWEST.removeprefix("v"),
     }
     after = updated["after"]
     assert isinstance(after, dict)
     assert after["update_available"] is False
-    assert after["current_version"] == "1.3.0"
+    assert after["current_version"] == NEWEST.removeprefix("v")
 
 
 def test_updated_project_passes_its_suite_in_both_modes(
@@ -437,7 +439,7 @@ def test_machinery_fix_reaches_an_edited_project_without_conflict(
 def test_untouched_project_updates_from_oldest_to_newest_in_one_step(
     history: Path, tmp_path: Path
 ) -> None:
-    """`copier update --defaults` from v1.0.0 gives exactly a fresh copy of v1.3.0 with the
+    """`copier update --defaults` from v1.0.0 gives exactly a fresh copy of NEWEST with the
     same answers: a recorded answer outlives a new default (v1.0.0's python_min 3.10)."""
     project = generate_at(history, tmp_path / "old", OLDEST)
     recorded = yaml.safe_load((project / ".copier-answers.yml").read_text())["python_min"]
