@@ -91,11 +91,15 @@ def test_codespell_is_clean(rendered: Callable[[str], Path], variant: str) -> No
     tool("codespell", ".", cwd=rendered(variant))
 
 
+def _sp_repo_review_section() -> str:
+    readme = (REPO / "README.md").read_text()
+    return readme.split("### What sp-repo-review reports", 1)[1].split("\n#", 1)[0]
+
+
 def deliberate_failures() -> dict[str, str]:
     """README.md's table of the sp-repo-review checks generated projects fail on purpose:
     check code -> its condition ("" for always, else the words in parentheses)."""
-    readme = (REPO / "README.md").read_text()
-    section = readme.split("### What sp-repo-review reports", 1)[1].split("\n#", 1)[0]
+    section = _sp_repo_review_section()
     listed: dict[str, str] = {}
     for row in re.findall(r"^\| (.+?) \| (.+?) \|$", section, re.MULTILINE):
         condition = re.search(r"\(([\w-]+ only)\)", row[0])
@@ -137,8 +141,7 @@ def test_sp_repo_review_fails_only_what_readme_lists(
 def skipped_as_not_applying() -> set[str]:
     """The checks README.md says sp-repo-review skips on generated projects: those that
     need a check failed on purpose ("`PC111` needs `PC110`")."""
-    readme = (REPO / "README.md").read_text()
-    section = readme.split("### What sp-repo-review reports", 1)[1].split("\n#", 1)[0]
+    section = _sp_repo_review_section()
     said = re.search(r"skips\s+the checks that build on them \((.+?)\)", section, re.S)
     assert said is not None, section
     needs = re.findall(r"((?:`[A-Z]+[0-9]+`(?:,? and |, )?)+) needs? `([A-Z]+[0-9]+)`", said[1])
