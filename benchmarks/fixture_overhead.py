@@ -190,8 +190,8 @@ def run(rounds: int, url: str, work: Path, *, tune: bool) -> dict[str, list[floa
             "bench_plugin",
             "-p",
             "no:cacheprovider",
-            # The project's addopts turn coverage on (and may fail under its threshold):
-            # a benchmark measures fixtures, not coverage.
+            # Without the project's addopts (report and coverage options): a benchmark
+            # measures fixtures, whatever the project's pytest settings say.
             "-o",
             "addopts=",
             "-W",

@@ -289,13 +289,7 @@ def run_in(
     if not project.exists():
         template = Path(tempfile.mkdtemp(prefix="template-", dir=workdir))
         render(snapshot_template(template), project)
-    setup_cfg = SETUP_CFG
-    addopts = tomllib.loads((project / "pyproject.toml").read_text())["tool"]["pytest"]
-    if "--cov" in addopts["ini_options"].get("addopts", []):
-        # Coverage of the mutated modules (ten times the original's size) costs more than
-        # the tests themselves; the mutation run does not need it.
-        setup_cfg += "    --no-cov\n"  # pytest_add_cli_args is the last setting
-    (project / "setup.cfg").write_text(setup_cfg)
+    (project / "setup.cfg").write_text(SETUP_CFG)
     # mutmut writes the mutated package here; it must exist before any interpreter starts,
     # so that PYTHONPATH finds it (the tests' subprocesses import the mutants too).
     (project / "mutants" / "src").mkdir(parents=True, exist_ok=True)

@@ -251,9 +251,10 @@ class Installed:
     ) -> subprocess.CompletedProcess[str]:
         return run(list(args), cwd=self.path, env=subprocess_env(**env), timeout=timeout)
 
-    def run_suite(self, junit: Path) -> JUnitReport:
+    def run_suite(self, junit: Path, *options: str) -> JUnitReport:
         """Run the project's own pytest in its environment; what its JUnit report says."""
         self.run(
-            self.bin / "python", "-m", "pytest", "-p", "no:cacheprovider", f"--junitxml={junit}"
+            self.bin / "python",
+            *("-m", "pytest", "-p", "no:cacheprovider", f"--junitxml={junit}", *options),
         )
         return JUnitReport.read(junit)

@@ -92,9 +92,9 @@ def test_generated_suite_passes_in_both_modes(
 ) -> None:
     """Installed with its test and lint groups, the suite passes, with tests from both modes."""
     project = install(variant, VARIANTS[variant], RUNNABLE[variant])
-    report = project.run_suite(tmp_path / "junit.xml")
+    report = project.run_suite(tmp_path / "junit.xml", "--cov")
     _assert_both_modes_passed(report)
-    # The run measured coverage; the project's threshold (fail_under) holds, as CI checks.
+    # Run as CI runs it (--cov): the project's threshold (fail_under) holds, as CI checks.
     coverage = project.run(project.bin / "coverage", "report", "--format=total").stdout.strip()
     server = "TEST_DATABASE_URL" if os.environ.get("TEST_DATABASE_URL") else "embedded server"
     print(

@@ -15,6 +15,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tomllib
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -414,6 +415,23 @@ def test_readme_test_command_is_one_line_for_uv_and_for_pip(
     assert pip_route.startswith("python3 -m venv .venv && ")
     assert "--group test" in pip_route
     assert pip_route.endswith("&& .venv/bin/python -m pytest -n auto")
+
+
+def test_ci_measures_coverage_for_its_threshold_and_plain_runs_do_not(
+    rendered: Callable[[str], Path],
+) -> None:
+    """CI runs the README's command with --cov, then `coverage report` on that run's data;
+    the project's addopts leave coverage out of plain runs (it costs them a tenth to a fifth
+    of their time) but keep the report options for --cov."""
+    project = rendered("defaults")
+    steps = [step.get("run", "") for step in workflow(project, "ci.yml")["jobs"]["test"]["steps"]]
+    suite = steps.index("uv run pytest -n auto --cov")
+    assert steps[suite + 1] == "uv run coverage report"
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text())
+    addopts = pyproject["tool"]["pytest"]["ini_options"]["addopts"]
+    assert "--cov" not in addopts
+    assert {"--cov-report=term-missing:skip-covered", "--cov-fail-under=0"} <= set(addopts)
+    assert pyproject["tool"]["coverage"]["report"]["fail_under"] == 90
 
 
 # ----------------------------------------------------------------- built distributions
