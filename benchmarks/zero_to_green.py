@@ -32,20 +32,17 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tests.support import snapshot_template  # noqa: E402
+from tests.support import snapshot_template, subprocess_env  # noqa: E402
 
 BIN = Path(sys.executable).parent
 
 
 def environment() -> dict[str, str]:
-    """Ours, without this venv's traces, with its tools (copier, uv) on PATH."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in {"VIRTUAL_ENV", "PYTHONPATH"} and not k.startswith("PYTEST_")
-    }
-    env["PATH"] = f"{env.get('PATH', '')}:{BIN}"  # a uv of the user's own comes first
-    return env
+    """Ours, without this venv's traces, with its tools (copier, uv) on PATH, and writing
+    bytecode as Python does by default (a developer's shell does not set
+    PYTHONDONTWRITEBYTECODE; this machine's image does)."""
+    # A uv of the user's own comes first.
+    return subprocess_env(PATH=f"{os.environ.get('PATH', '')}:{BIN}")
 
 
 def readme_commands(project: Path) -> tuple[str, str]:
