@@ -246,7 +246,12 @@ def start_database(python: Path, project: Path) -> tuple[subprocess.Popen[str], 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--workdir", type=Path, help="keep the project and mutants/ here")
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        help="keep the project and mutants/ here (rendered on first use only: empty the folder"
+        " after changing the template)",
+    )
     parser.add_argument("--database-url", help="a server (role with CREATEDB) instead of embedded")
     parser.add_argument(
         "--max-children",
