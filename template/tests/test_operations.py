@@ -8,11 +8,13 @@ import contextlib
 import logging
 import os
 import re
+import secrets
 import socket
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
@@ -801,6 +803,65 @@ async def test_start_up_gives_up_at_once_when_the_next_try_would_come_too_late(
     )
     _assert_timed_out_after_a_refused_try(error.value, proxy, why)
     assert not lib.initialized
+
+
+@pytest.mark.parametrize(
+    "refused",
+    [
+        "role",
+        pytest.param(
+            "database",
+            marks=pytest.mark.skipif(
+                TRANSACTION_POOLER,
+                reason="PgBouncer holds a login to a missing database for its "
+                "server_login_retry (15 s), then refuses it as a protocol violation",
+            ),
+        ),
+    ],
+)
+async def test_a_refused_login_fails_start_up_without_trying_again(
+    refused: str, database_url: str, schema: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """No such role (a wrong password alike), or no such database: no later try can log
+    in, so start-up fails at the first with the server's reason and logs no retry. Behind
+    PgBouncer the role's refusal is a protocol violation, tried again like its passing
+    failures are."""
+    missing = f"no_such_{refused}_{secrets.token_hex(4)}"
+    parts = urlsplit(database_url)
+    if refused == "role":
+        credentials, _, host = parts.netloc.rpartition("@")
+        password = credentials.partition(":")[2]  # kept: the role is what is refused
+        login = f"{missing}:{password}" if password else missing
+        url = parts._replace(netloc=f"{login}@{host}")
+    else:
+        url = parts._replace(path=f"/{missing}")
+    lib = Library(
+        connection_string=url.geturl(),
+        schema=schema,
+        retry_attempts=3,
+        retry_delay=0.02,
+        **POOLER_OPTIONS,
+    )
+    with (
+        caplog.at_level(logging.WARNING, logger=PACKAGE),
+        pytest.raises(errors.DatabaseConnectionError) as error,
+    ):
+        await lib.initialize()
+    retries = [r.getMessage() for r in caplog.records if "trying again" in r.getMessage()]
+    where = f"user={missing}:" if refused == "role" else f"database={missing} user="
+    assert where in str(error.value), str(error.value)
+    assert not lib.initialized
+    if TRANSACTION_POOLER:
+        assert isinstance(error.value.__cause__, asyncpg.ProtocolViolationError)
+        assert len(retries) == 2, retries
+    else:
+        assert isinstance(
+            error.value.__cause__,
+            asyncpg.InvalidAuthorizationSpecificationError
+            if refused == "role"
+            else asyncpg.InvalidCatalogNameError,
+        )
+        assert retries == []
 
 
 async def test_health_gives_up_on_a_migrations_table_locked_past_max_wait(

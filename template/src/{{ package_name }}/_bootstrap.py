@@ -73,6 +73,14 @@ RETRIED_ERRORS: tuple[type[BaseException], ...] = (
     pgdbm.errors.ConnectionError,
     asyncio.TimeoutError,
 )
+# Refusals that no later try turns around: the server does not let this role in (no such
+# role, a wrong password, pg_hba.conf), or has no such database. Tried again, they would
+# only come back after the retry pauses. PgBouncer reports both as protocol violations
+# (08P01), as it does its passing failures: those stay retried.
+REFUSED_LOGINS: tuple[type[BaseException], ...] = (
+    asyncpg.InvalidAuthorizationSpecificationError,  # includes InvalidPasswordError
+    asyncpg.InvalidCatalogNameError,
+)
 
 
 def check_schema_name(schema: object) -> str:

@@ -22,6 +22,7 @@ from ._bootstrap import (
     CONNECT_ERRORS,
     CONNECTION_ERRORS,
     LIVE_CONNECTION_ERRORS,
+    REFUSED_LOGINS,
     RETRIED_ERRORS,
     ConnectTimeout,
     MigrationFile,
@@ -746,7 +747,9 @@ class DualModeLibrary:
                     return pool
                 except RETRIED_ERRORS as exc:
                     failed.append(exc)
-                    if len(failed) == config.retry_attempts:
+                    if len(failed) == config.retry_attempts or isinstance(
+                        driver_error(exc), REFUSED_LOGINS
+                    ):
                         raise
                     if loop.time() + pause >= deadline:  # no use waiting for it
                         timeout = ConnectTimeout(self._connect_timeout, failed, pause)
