@@ -53,12 +53,18 @@ class TcpProxy:
         return await asyncio.open_connection(self._host, self._port)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        up_reader, up_writer = await self._open_upstream()
-        self._writers.update((writer, up_writer))
+        # Cut by stop() from the moment it is accepted: opening the upstream can take a
+        # while (a loaded machine, a pooler), and a connection stop() missed then would
+        # outlive the test, to be reported unclosed (ResourceWarning) in a later one.
+        ends = [writer]
+        self._writers.add(writer)
         try:
+            up_reader, up_writer = await self._open_upstream()
+            ends.append(up_writer)
+            self._writers.add(up_writer)
             await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
         finally:
-            for end in (writer, up_writer):
+            for end in ends:
                 self._writers.discard(end)
                 end.transport.abort()
 
