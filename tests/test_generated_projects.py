@@ -143,7 +143,6 @@ def test_wheel_ships_migrations_and_works_installed(install: Install, tmp_path: 
 HOLD_TEST = """
 import asyncio
 import os
-import re
 from pathlib import Path
 
 
@@ -277,7 +276,6 @@ WORKER_HOLD_TEST = """
 import asyncio
 import json
 import os
-import re
 from pathlib import Path
 
 
