@@ -238,6 +238,35 @@ CUSTOM_ANSWERS: dict[str, Any] = {
 }
 
 
+# The projects tests/test_generated_projects.py installs, runs and lints with their own
+# tools: the defaults, the custom answers and each other floor offered.
+INSTALL_VARIANTS: dict[str, dict[str, Any]] = {
+    "defaults": {},
+    "custom": CUSTOM_ANSWERS,
+    **{
+        f"min{version}": {
+            "python_min": version,
+            "package_name": f"orders_{version.replace('.', '')}",
+            "class_name": "OrderBook",
+            "schema_name": "orders",
+        }
+        for version in PYTHON_FLOORS
+        if version not in {DEFAULT_PYTHON_MIN, CUSTOM_ANSWERS["python_min"]}
+    },
+}
+
+
+@cache
+def runnable_variants() -> dict[str, str]:
+    """Those of INSTALL_VARIANTS this machine can install: each with the oldest Python it
+    supports that is here (see python_for)."""
+    return {
+        name: python
+        for name, answers in INSTALL_VARIANTS.items()
+        if (python := python_for(answers.get("python_min", DEFAULT_PYTHON_MIN))) is not None
+    }
+
+
 @dataclass(frozen=True)
 class Installed:
     """A generated project with its own virtual environment, installed editable."""

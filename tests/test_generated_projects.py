@@ -19,17 +19,15 @@ from typing import Any
 import pytest
 
 from tests.support import (
-    CUSTOM_ANSWERS,
-    DEFAULT_PYTHON_MIN,
-    PYTHON_FLOORS,
+    INSTALL_VARIANTS,
     UV,
     Installed,
     JUnitReport,
     make_venv,
     pip_install,
-    python_for,
     python_version,
     run,
+    runnable_variants,
     subprocess_env,
 )
 
@@ -38,25 +36,8 @@ pytestmark = pytest.mark.generated_suite
 Install = Callable[[str, dict[str, Any], str], Installed]
 
 # Each variant installs with the oldest Python it supports when this machine has it.
-VARIANTS: dict[str, dict[str, Any]] = {
-    "defaults": {},
-    "custom": CUSTOM_ANSWERS,
-    **{
-        f"min{version}": {
-            "python_min": version,
-            "package_name": f"orders_{version.replace('.', '')}",
-            "class_name": "OrderBook",
-            "schema_name": "orders",
-        }
-        for version in PYTHON_FLOORS
-        if version not in {DEFAULT_PYTHON_MIN, CUSTOM_ANSWERS["python_min"]}
-    },
-}
-RUNNABLE = {
-    name: python
-    for name, answers in VARIANTS.items()
-    if (python := python_for(answers.get("python_min", DEFAULT_PYTHON_MIN))) is not None
-}
+VARIANTS = INSTALL_VARIANTS
+RUNNABLE = runnable_variants()
 MIN_TESTS_PER_MODE = 13  # the library tests the template ships, per mode
 
 
