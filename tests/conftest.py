@@ -8,8 +8,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from xdist.scheduler import LoadScopeScheduling
 
-from tests.support import Installed, make_venv, pip_install, render, snapshot_template
+from tests.support import (
+    INSTALL_VARIANTS,
+    Installed,
+    make_venv,
+    pip_install,
+    render,
+    snapshot_template,
+)
 
 pytest_plugins = ["tests.jinja_cache", "tests.copier_memo"]
 
@@ -31,22 +39,63 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     return cores if os.environ.get("TEST_DATABASE_URL") else cores + 1
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Keep tests that share an installed project on one xdist worker.
+# Modules whose tests share what a module- or session-scoped fixture builds: the release
+# history (test_update), the installed FastAPI variant and the installed default variant.
+SHARED_MODULES = ("tests.test_update", "tests.test_fastapi_variant", "tests.test_benchmark")
 
-    The slow tests install a generated project once per variant (session fixture ``install``)
-    or build a release history once per module; spreading them over workers would redo that
-    work on each. Everything else is spread freely.
+# The longest groups first, so that no worker starts a long one near the end while the
+# others are done. Worker time each took in one run (3 workers on 2 cores): the release
+# history's group about 100 s, the FastAPI variant's 90 s, the default variant's 76 s, the
+# hostile answers 44 s, each other variant 28-31 s, the benchmarks 19 s. Everything else
+# follows in file order.
+FIRST = (
+    "tests.test_update",
+    "tests.test_fastapi_variant",
+    "variant-defaults",
+    "tests/test_hostile_answers.py::test_any_answers_are_refused_cleanly_or_give_a_working_project",
+    "variant-min3.12",
+    "variant-min3.13",
+    "variant-custom",
+    "tests.test_benchmark",
+)
+
+
+def xdist_group(nodeid: str) -> str:
+    """The name of the tests that must run on one xdist worker with this one (tests sharing
+    an installed project or a release history), or the test's own id."""
+    path, _, rest = nodeid.partition("::")
+    module = path.removesuffix(".py").replace("/", ".")
+    if module == "tests.test_generated_projects":
+        # A test parametrized by anything else (a signal) uses the default variant.
+        param = rest.partition("[")[2].removesuffix("]")
+        return f"variant-{param if param in INSTALL_VARIANTS else 'defaults'}"
+    return module if module in SHARED_MODULES else nodeid
+
+
+class GroupScheduling(LoadScopeScheduling):  # type: ignore[misc]  # xdist has no type hints
+    """pytest-xdist's scheduling by scope, the scopes being ``xdist_group``'s.
+
+    ``--dist loadgroup`` reads groups from test ids that its worker-side hook suffixes with
+    ``@group``; from pytest 9.2 that no longer changes the ids (pytest-xdist issue 1386), and
+    the groups were silently spread over all workers. Naming them from the test ids here
+    needs no marker.
     """
-    for item in items:
-        found = getattr(item, "module", None)
-        module = found.__name__ if found is not None else ""
-        if module == "tests.test_generated_projects":
-            callspec = getattr(item, "callspec", None)
-            variant = callspec.params.get("variant", "defaults") if callspec else "defaults"
-            item.add_marker(pytest.mark.xdist_group(f"variant-{variant}"))
-        elif item.get_closest_marker("generated_suite"):
-            item.add_marker(pytest.mark.xdist_group(module))
+
+    def _split_scope(self, nodeid: str) -> str:
+        return xdist_group(nodeid)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> LoadScopeScheduling | None:
+    """(pytest-xdist) ``--dist loadgroup``, as the addopts ask: the groups above."""
+    return GroupScheduling(config, log) if config.getvalue("dist") == "loadgroup" else None
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The longest groups first (FIRST); pytest-xdist hands the groups out in this order
+    (``--no-loadscope-reorder``: it would put the groups with most tests first)."""
+    rank = {group: i for i, group in enumerate(FIRST)}
+    items.sort(key=lambda item: rank.get(xdist_group(item.nodeid), len(FIRST)))
 
 
 @pytest.fixture(scope="session")
