@@ -11,6 +11,7 @@ import pytest
 from xdist.scheduler import LoadScopeScheduling
 
 from tests.support import (
+    DEFAULT_PYTHON_MIN,
     INSTALL_VARIANTS,
     Installed,
     make_venv,
@@ -39,15 +40,17 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     return cores if os.environ.get("TEST_DATABASE_URL") else cores + 1
 
 
-# Modules whose tests share what a module- or session-scoped fixture builds: the release
-# history (test_update), the installed FastAPI variant and the installed default variant.
-SHARED_MODULES = ("tests.test_update", "tests.test_fastapi_variant", "tests.test_benchmark")
+# Modules kept on one worker: test_update's tests share its release history (module
+# fixtures); three of test_fastapi_variant's share the installed FastAPI variant (session
+# fixture `install`), and the module's other tests are short renders and ruff runs.
+SHARED_MODULES = ("tests.test_update", "tests.test_fastapi_variant")
 
-# The longest groups first, so that no worker starts a long one near the end while the
-# others are done. Worker time each took in one run (3 workers on 2 cores): the release
-# history's group about 100 s, the FastAPI variant's 90 s, the default variant's 76 s, the
-# hostile answers 44 s, each other variant 28-31 s, the benchmarks 19 s. Everything else
-# follows in file order.
+# The groups handed out first, longest first: a worker that starts one near the end keeps
+# the run going while the others are done. Worker time each took in one run (3 workers on 2
+# cores): the release history's group about 100 s, the FastAPI module's 90 s, the default
+# variant's 76 s, the hostile answers 44 s, each other variant 28-31 s. pytest-xdist hands a
+# worker its next group when two of its tests are left, so this order is a strong hint, not
+# a schedule. Everything else follows in file order.
 FIRST = (
     "tests.test_update",
     "tests.test_fastapi_variant",
@@ -56,8 +59,22 @@ FIRST = (
     "variant-min3.12",
     "variant-min3.13",
     "variant-custom",
-    "tests.test_benchmark",
 )
+
+# The template's ruff and mypy on a rendered floor or on the custom answers, and the lint of
+# the installed variant that has that floor or those answers, with its own tools (which
+# check it against the dependencies it installs): where both are selected, only the second
+# runs (tests/test_render.py, tests/test_generated_projects.py).
+RENDER_LINT = "tests/test_render.py::test_rendered_project_is_ruff_and_mypy_strict_clean[{}]"
+OWN_TOOLS_LINT = (
+    "tests/test_generated_projects.py::test_generated_project_lints_with_its_own_tools[{}]"
+)
+LINTED_WHERE_INSTALLED = {
+    RENDER_LINT.format(f"python{answers.get('python_min', DEFAULT_PYTHON_MIN)}"): (
+        OWN_TOOLS_LINT.format(name)
+    )
+    for name, answers in INSTALL_VARIANTS.items()
+} | {RENDER_LINT.format("custom"): OWN_TOOLS_LINT.format("custom")}
 
 
 def xdist_group(nodeid: str) -> str:
@@ -91,9 +108,23 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> LoadScopeSch
     return GroupScheduling(config, log) if config.getvalue("dist") == "loadgroup" else None
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The longest groups first (FIRST); pytest-xdist hands the groups out in this order
-    (``--no-loadscope-reorder``: it would put the groups with most tests first)."""
+# Last, so that it sees what -k and -m selected.
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Drop a template lint whose installed twin is selected (LINTED_WHERE_INSTALLED), then
+    order the rest: the longest groups first (FIRST), which pytest-xdist hands out in this
+    order (``--no-loadscope-reorder``: it would put the groups with most tests first)."""
+    selected = {item.nodeid for item in items}
+    twins = [item for item in items if LINTED_WHERE_INSTALLED.get(item.nodeid) in selected]
+    if twins:
+        config.hook.pytest_deselected(items=twins)
+        items[:] = [item for item in items if item not in twins]
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if item.nodeid.startswith("tests/test_generated_projects.py::") and callspec:
+            # The scheduler reads the variant from the id: it must be the one the test installs.
+            variant = callspec.params.get("variant", "defaults")
+            assert xdist_group(item.nodeid) == f"variant-{variant}", item.nodeid
     rank = {group: i for i, group in enumerate(FIRST)}
     items.sort(key=lambda item: rank.get(xdist_group(item.nodeid), len(FIRST)))
 
