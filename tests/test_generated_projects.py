@@ -36,7 +36,6 @@ pytestmark = pytest.mark.generated_suite
 Install = Callable[[str, dict[str, Any], str], Installed]
 
 # Each variant installs with the oldest Python it supports when this machine has it.
-VARIANTS = INSTALL_VARIANTS
 RUNNABLE = runnable_variants()
 MIN_TESTS_PER_MODE = 13  # the library tests the template ships, per mode
 
@@ -73,7 +72,7 @@ def test_generated_suite_passes_in_both_modes(
     install: Install, variant: str, tmp_path: Path
 ) -> None:
     """Installed with its test and lint groups, the suite passes, with tests from both modes."""
-    project = install(variant, VARIANTS[variant], RUNNABLE[variant])
+    project = install(variant, INSTALL_VARIANTS[variant], RUNNABLE[variant])
     report = project.run_suite(tmp_path / "junit.xml", "--cov")
     _assert_both_modes_passed(report)
     # Run as CI runs it (--cov): the project's threshold (fail_under) holds, as CI checks.
@@ -88,7 +87,7 @@ def test_generated_suite_passes_in_both_modes(
 @pytest.mark.parametrize("variant", sorted(RUNNABLE))
 def test_generated_project_lints_with_its_own_tools(install: Install, variant: str) -> None:
     """The project's own ruff and mypy --strict, in its own environment, find nothing."""
-    project = install(variant, VARIANTS[variant], RUNNABLE[variant])
+    project = install(variant, INSTALL_VARIANTS[variant], RUNNABLE[variant])
     project.run(project.bin / "ruff", "check", "--no-cache", ".")
     project.run(project.bin / "ruff", "format", "--check", "--no-cache", ".")
     project.run(project.bin / "mypy")
@@ -96,7 +95,7 @@ def test_generated_project_lints_with_its_own_tools(install: Install, variant: s
 
 def test_wheel_ships_migrations_and_works_installed(install: Install, tmp_path: Path) -> None:
     """The built wheel carries the SQL and py.typed, and the suite passes against it."""
-    source = install("defaults", VARIANTS["defaults"], RUNNABLE["defaults"])
+    source = install("defaults", INSTALL_VARIANTS["defaults"], RUNNABLE["defaults"])
     dist = tmp_path / "dist"
     # As the release workflow builds (`uv build`, isolated): 0.9 s here, where
     # `python -m build` took 3.1 s to set up its environment with pip.
@@ -219,7 +218,7 @@ def test_interrupted_run_leaves_no_server(
     install: Install, tmp_path: Path, sig: signal.Signals
 ) -> None:
     """Ctrl-C or SIGTERM mid-test stops the embedded server and deletes its data."""
-    project = install("defaults", VARIANTS["defaults"], RUNNABLE["defaults"])
+    project = install("defaults", INSTALL_VARIANTS["defaults"], RUNNABLE["defaults"])
     proc, data_dir, postmaster = _start_held_run(project, tmp_path)
     proc.send_signal(sig)
     output, _ = proc.communicate(timeout=120)
@@ -229,7 +228,7 @@ def test_interrupted_run_leaves_no_server(
 
 def test_killed_run_is_reaped_by_the_next_run(install: Install, tmp_path: Path) -> None:
     """A SIGKILLed run's server is stopped and deleted when the next session starts."""
-    project = install("defaults", VARIANTS["defaults"], RUNNABLE["defaults"])
+    project = install("defaults", INSTALL_VARIANTS["defaults"], RUNNABLE["defaults"])
     proc, data_dir, postmaster = _start_held_run(project, tmp_path)
     proc.kill()
     proc.communicate(timeout=60)
@@ -273,7 +272,7 @@ def test_xdist_workers_share_the_controllers_server(install: Install, tmp_path: 
     controller, for both workers, each in a database of its own; Ctrl-C (SIGINT to the
     process group, as a terminal sends it) stops it and deletes its data and the hand-off
     file."""
-    project = install("defaults", VARIANTS["defaults"], RUNNABLE["defaults"])
+    project = install("defaults", INSTALL_VARIANTS["defaults"], RUNNABLE["defaults"])
     markers = tmp_path / "markers"
     markers.mkdir()
     proc = _run_held_test(
@@ -312,7 +311,7 @@ def test_a_server_to_try_the_library_by_hand(install: Install, sig: signal.Signa
     """`python -m tests.dev_server` (the generated README's server for trying the library):
     the signal while it starts is ignored (stopping then would leave the server running),
     its URL serves the library's CLI, and the signal then stops it and deletes its data."""
-    project = install("defaults", VARIANTS["defaults"], RUNNABLE["defaults"])
+    project = install("defaults", INSTALL_VARIANTS["defaults"], RUNNABLE["defaults"])
     proc = subprocess.Popen(
         [str(project.bin / "python"), "-m", "tests.dev_server"],
         cwd=project.path,

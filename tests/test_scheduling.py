@@ -4,7 +4,6 @@ and lint a variant once."""
 from __future__ import annotations
 
 import importlib
-import subprocess
 import sys
 
 import pytest
@@ -18,7 +17,14 @@ from tests.conftest import (
     GroupScheduling,
     xdist_group,
 )
-from tests.support import INSTALL_VARIANTS, PYTHON_FLOORS, REPO, runnable_variants, subprocess_env
+from tests.support import (
+    INSTALL_VARIANTS,
+    PYTHON_FLOORS,
+    REPO,
+    run,
+    runnable_variants,
+    subprocess_env,
+)
 from tests.test_render import LINT_VARIANTS
 
 PROJECTS = "tests/test_generated_projects.py"
@@ -86,26 +92,9 @@ def test_each_floor_and_the_custom_answers_have_an_installed_twin() -> None:
 
 
 def _collected(*args: str) -> set[str]:
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "--collect-only",
-            "-q",
-            "-n",
-            "0",
-            "-p",
-            "no:cacheprovider",
-            *args,
-        ],
-        cwd=REPO,
-        env=subprocess_env(),
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return {line for line in proc.stdout.splitlines() if "::" in line}
+    command = [sys.executable, "-m", "pytest", "--collect-only", "-q", "-n", "0", *args]
+    out = run([*command, "-p", "no:cacheprovider"], REPO, env=subprocess_env()).stdout
+    return {line for line in out.splitlines() if "::" in line}
 
 
 def test_a_variant_is_linted_once_where_it_is_installed_and_by_the_template_otherwise() -> None:
