@@ -200,6 +200,12 @@ def test_class_names_refused_cover_what_api_py_binds(generate: Callable[..., Pat
 
 
 LINT_VARIANTS: dict[str, dict[str, Any]] = {
+    # ruff's pyupgrade rules follow python_min: each floor (the custom answers have theirs).
+    **{
+        f"python{version}": {"python_min": version}
+        for version in PYTHON_FLOORS
+        if version != CUSTOM_ANSWERS["python_min"]
+    },
     "custom": CUSTOM_ANSWERS,
     "longest_names": {
         "package_name": "p" * 30,
@@ -217,8 +223,8 @@ LINT_VARIANTS: dict[str, dict[str, Any]] = {
 def test_fastapi_variant_is_ruff_clean_for_any_names(
     generate: Callable[..., Path], variant: str
 ) -> None:
-    """api.py and the API tests pass ruff check and ruff format for short and long names
-    (mypy --strict runs in the installed variant below)."""
+    """api.py and the API tests pass ruff check and ruff format for short and long names and
+    on each floor (mypy --strict runs in the installed variant below)."""
     project = generate({**LINT_VARIANTS[variant], **FASTAPI}, name=f"fastapi-{variant}")
     for command in (["check", "--no-cache", "."], ["format", "--check", "--no-cache", "."]):
         proc = subprocess.run(
