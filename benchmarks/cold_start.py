@@ -11,7 +11,7 @@ three fresh schemas and times, in an order that rotates from round to round:
 - ``lockstep``: the same N with those pauses fixed at the bound itself, as before the
   jitter: waiters that started together wake together, one wins and the rest sleep again.
 
-Prints the median seconds of each and the ratios of the medians; N / one is what the
+Prints the median milliseconds of each and the ratios of the medians; N / one is what the
 queue on the lock costs over the work itself. These machines are shared: compare figures
 of one run, not across runs.
 

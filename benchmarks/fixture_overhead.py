@@ -15,8 +15,9 @@ six kinds of test, interleaved round by round on the same PostgreSQL server:
 
 Every database kind hands its test the same thing, a ready library with empty tables, and
 every test body writes the same row (so there is something to undo). The figure is setup +
-teardown time as pytest reports it, median over the rounds; machines here are shared and
-noisy, so compare the ratios printed at the end, not absolute numbers across runs.
+teardown time as pytest reports it, median over the rounds but the first (which pays for the
+session's server, pools and schemas); machines here are shared and noisy, so compare the
+ratios printed at the end, not absolute numbers across runs.
 
     python benchmarks/fixture_overhead.py [--rounds 30] [--marginal]
 
@@ -275,6 +276,8 @@ def main() -> None:
         "--marginal", action="store_true", help="also time suites of 200 and 2000 tests"
     )
     args = parser.parse_args()
+    if args.rounds < 2:
+        parser.error("--rounds must be at least 2 (the first only warms up)")
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         url = os.environ.get("TEST_DATABASE_URL")
         if url:

@@ -77,3 +77,27 @@ def test_cold_start_benchmark_prints_medians_and_ratios() -> None:
         ("lockstep", "one"),
         ("lockstep", "jittered"),
     ], out
+
+
+@pytest.mark.parametrize(
+    ("script", "args", "says"),
+    [
+        ("fixture_overhead.py", ["--rounds", "1"], "--rounds must be at least 2"),
+        ("cold_start.py", ["--instances", "1"], "--instances must be at least 2"),
+    ],
+)
+def test_too_few_rounds_or_instances_are_refused_before_any_work(
+    script: str, args: list[str], says: str
+) -> None:
+    """A figure needs a median: argparse's exit 2 with the bound, before a server starts."""
+    proc = subprocess.run(
+        [sys.executable, REPO / "benchmarks" / script, *args],
+        capture_output=True,
+        text=True,
+        env=subprocess_env(),
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert says in proc.stderr
+    assert proc.stdout == ""
