@@ -11,9 +11,9 @@ import pytest
 from tests.support import REPO, subprocess_env
 
 
-def run_benchmark(script: str, *args: str) -> str:
-    """A short run of ``benchmarks/<script>``; its output, once it has exited 0."""
-    proc = subprocess.run(
+def benchmark(script: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """``benchmarks/<script>`` run with ``args``, whatever its exit status."""
+    return subprocess.run(
         [sys.executable, REPO / "benchmarks" / script, *args],
         capture_output=True,
         text=True,
@@ -21,6 +21,11 @@ def run_benchmark(script: str, *args: str) -> str:
         timeout=600,
         check=False,
     )
+
+
+def run_benchmark(script: str, *args: str) -> str:
+    """A short run of ``benchmarks/<script>``; its output, once it has exited 0."""
+    proc = benchmark(script, *args)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return proc.stdout
 
@@ -90,14 +95,7 @@ def test_too_few_rounds_or_instances_are_refused_before_any_work(
     script: str, args: list[str], says: str
 ) -> None:
     """A figure needs a median: argparse's exit 2 with the bound, before a server starts."""
-    proc = subprocess.run(
-        [sys.executable, REPO / "benchmarks" / script, *args],
-        capture_output=True,
-        text=True,
-        env=subprocess_env(),
-        timeout=60,
-        check=False,
-    )
+    proc = benchmark(script, *args)
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert says in proc.stderr
     assert proc.stdout == ""
