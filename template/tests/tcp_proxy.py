@@ -26,11 +26,19 @@ class TcpProxy:
         self._writers: set[asyncio.StreamWriter] = set()
         self.port = 0
         self.silent = False  # True: connections stay open, but nothing goes through
+        # True: a new connection logs in, then the server's answers are held back, as
+        # PgBouncer holds its clients' queries while its server is down. Reads the
+        # protocol's messages: for a URL with sslmode=disable.
+        self.hold_after_login = False
 
     def url(self, password: str | None = None) -> str:
         """A URL to the server through the proxy (the server's own password by default)."""
         secret = quote(self.password if password is None else password, safe="")
         return f"postgresql://{quote(self.user)}:{secret}@127.0.0.1:{self.port}/{self.database}"
+
+    def open_connections(self) -> int:
+        """Connections open through the proxy (each counts its two ends)."""
+        return len(self._writers)
 
     async def start(self, port: int = 0) -> TcpProxy:
         """Listen on ``port`` (0: any free one), e.g. the same one again after stop()."""
@@ -62,7 +70,8 @@ class TcpProxy:
             up_reader, up_writer = await self._open_upstream()
             ends.append(up_writer)
             self._writers.add(up_writer)
-            await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
+            answers = self._answers_after_login if self.hold_after_login else self._pipe
+            await asyncio.gather(self._pipe(reader, up_writer), answers(up_reader, writer))
         finally:
             for end in ends:
                 self._writers.discard(end)
@@ -75,6 +84,26 @@ class TcpProxy:
                     writer.write(data)
                     await writer.drain()
         except (ConnectionError, OSError):
+            pass
+        finally:
+            writer.transport.abort()
+
+    async def _answers_after_login(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        # Messages (a type byte, then a length that counts itself) up to the first
+        # ReadyForQuery go through; nothing after it does.
+        try:
+            while True:
+                header = await reader.readexactly(5)
+                body = await reader.readexactly(int.from_bytes(header[1:], "big") - 4)
+                writer.write(header + body)
+                await writer.drain()
+                if header[:1] == b"Z":
+                    break
+            while await reader.read(65536):
+                pass
+        except (ConnectionError, OSError, asyncio.IncompleteReadError):
             pass
         finally:
             writer.transport.abort()

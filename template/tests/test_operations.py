@@ -652,6 +652,33 @@ async def test_health_of_a_server_that_never_answers_gives_up_after_max_wait(
     assert [message for message in logged if asyncpg_own not in message] == []
 
 
+async def test_a_pooler_holding_queries_for_a_gone_server_fails_within_connect_timeout(
+    proxy: TcpProxy, schema: str
+) -> None:
+    """PgBouncer logs clients in by itself and holds their queries while its server is down
+    (for minutes: query_wait_timeout). A deploy step's status read fails within
+    connect_timeout, not after that wait, and leaves no connection open."""
+    proxy.hold_after_login = True
+    # As the command line's --transaction-pooler opens it: no query before the first use
+    # (with a session pin, pgdbm sets the search_path on each new connection).
+    lib = Library(
+        connection_string=f"{proxy.url()}?sslmode=disable",
+        schema=schema,
+        connect_timeout=0.3,
+        statement_cache_size=0,
+        shared_pool_search_path=None,
+    )
+    started = asyncio.get_running_loop().time()
+    with pytest.raises(errors.DatabaseConnectionError) as error:
+        await asyncio.wait_for(lib.migration_status(), 10)
+    assert asyncio.get_running_loop().time() - started < 3
+    assert str(error.value).endswith(
+        "TimeoutError: not connected within 0.3 s (connect_timeout, retries included)"
+    )
+    await asyncio.sleep(0.1)
+    assert proxy.open_connections() == 0
+
+
 async def test_start_up_against_a_server_that_never_answers_gives_up_after_connect_timeout(
     proxy: TcpProxy, schema: str, caplog: pytest.LogCaptureFixture
 ) -> None:

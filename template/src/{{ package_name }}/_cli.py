@@ -56,7 +56,7 @@ def _options(library: type[DualModeLibrary], env_var: str) -> _Parser:
     options.add_argument(
         "--connect-timeout",
         type=_seconds,
-        help="seconds to wait for the server to accept a connection (default: 60)",
+        help="seconds to wait for the server to answer, through PgBouncer too (default: 60)",
     )
     return options
 

@@ -195,6 +195,20 @@ def _wind_down(task: asyncio.Future[Any]) -> None:
             result.terminate()
 
 
+async def _answered(pool: asyncpg.Pool) -> None:
+    # PgBouncer logs a client in by itself and, while its server is down, holds the
+    # client's queries for minutes (query_wait_timeout): only an answer shows that the
+    # server is there. Given up on (connect_timeout), the pool is terminated: closing it
+    # would wait for that answer too.
+    try:
+        connection = await pool.acquire()
+        await connection.fetchval("SELECT 1")
+    except BaseException:
+        pool.terminate()
+        raise
+    await pool.release(connection)
+
+
 def require_int(name: str, value: object) -> int:
     """``value`` if it is an ``int`` (not a ``bool``), else a ``TypeError`` naming ``name``."""
     if isinstance(value, bool) or not isinstance(value, int):
@@ -744,6 +758,7 @@ class DualModeLibrary:
             while True:
                 try:
                     pool: asyncpg.Pool = await AsyncDatabaseManager.create_shared_pool(once)
+                    await _answered(pool)
                     return pool
                 except RETRIED_ERRORS as exc:
                     failed.append(exc)
