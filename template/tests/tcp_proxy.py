@@ -37,7 +37,7 @@ class TcpProxy:
         return f"postgresql://{quote(self.user)}:{secret}@127.0.0.1:{self.port}/{self.database}"
 
     def open_connections(self) -> int:
-        """Connections open through the proxy (each counts its two ends)."""
+        """Ends of the connections open through the proxy: two each, client's and server's."""
         return len(self._writers)
 
     async def start(self, port: int = 0) -> TcpProxy:
