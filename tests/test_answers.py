@@ -111,6 +111,8 @@ BAD_ANSWERS: list[tuple[str, Any, str]] = [
     ("author_name", "Acme\nTeam", r"found '\\n'"),
     ("author_name", "O'Neil\n", r'''found '\\n' in "O'Neil\\n"'''),
     ("author_name", "\u00a0Acme", r"must not start or end with whitespace .*got '\\xa0Acme'"),
+    ("author_name", "Acme  Team", r"two whitespace .*for example 'Acme Team'.*got 'Acme  Team'"),
+    ("author_name", "Acme \u3000Team", r"in a row.*got 'Acme \\u3000Team'"),
     ("author_email", "not-an-email", "must look like name@example.com"),
     ("author_email", 'a"b@c.d', "got 'a\"b@c.d'"),
     ("author_email", "a b@c.d", "must look like name@example.com"),
