@@ -26,6 +26,9 @@ class TcpProxy:
         self._writers: set[asyncio.StreamWriter] = set()
         self.port = 0
         self.silent = False  # True: connections stay open, but nothing goes through
+        # True: the client's messages go through, the server's answers do not: a pooler
+        # whose server is down holds queries, and still closes a client saying goodbye.
+        self.hold_answers = False
         # True: a new connection logs in, then the server's answers are held back, as
         # PgBouncer holds its clients' queries while its server is down. Reads the
         # protocol's messages: for a URL with sslmode=disable.
@@ -70,17 +73,24 @@ class TcpProxy:
             up_reader, up_writer = await self._open_upstream()
             ends.append(up_writer)
             self._writers.add(up_writer)
-            answers = self._answers_after_login if self.hold_after_login else self._pipe
-            await asyncio.gather(self._pipe(reader, up_writer), answers(up_reader, writer))
+            answers = (
+                self._answers_after_login(up_reader, writer)
+                if self.hold_after_login
+                else self._pipe(up_reader, writer, answers=True)
+            )
+            await asyncio.gather(self._pipe(reader, up_writer), answers)
         finally:
             for end in ends:
                 self._writers.discard(end)
                 end.transport.abort()
 
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _pipe(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, answers: bool = False
+    ) -> None:
         try:
             while data := await reader.read(65536):
-                if not self.silent:  # a server that hangs: bytes are swallowed
+                # A server that hangs, or a pooler holding answers: bytes are swallowed.
+                if not (self.silent or (answers and self.hold_answers)):
                     writer.write(data)
                     await writer.drain()
         except (ConnectionError, OSError):

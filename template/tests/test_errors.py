@@ -635,19 +635,21 @@ def test_only_none_means_the_default_schema(schema: object) -> None:
     assert Library(connection_string=URL, schema=None).schema == Library.DEFAULT_SCHEMA
 
 
+@pytest.mark.parametrize("method", ["health", "close"])
 @pytest.mark.parametrize(
     ("max_wait", "message"),
     [
-        (0, r"must be positive and finite, got 0\Z"),
-        (-1, r"must be positive and finite, got -1\Z"),
-        (float("nan"), r"must be positive and finite, got nan\Z"),
-        ("5", r"takes seconds, got str\Z"),
-        (True, r"takes seconds, got bool\Z"),
+        (0, r"must be a positive finite number of seconds, got 0 \(for example max_wait=30\)\Z"),
+        (-1, r"must be a positive finite number of seconds, got -1 "),
+        (float("nan"), r"must be a positive finite number of seconds, got nan "),
+        ("5", r"takes seconds as a number, got str\Z"),
+        (True, r"takes seconds as a number, got bool\Z"),
     ],
 )
-async def test_health_refuses_a_wait_that_is_not_a_positive_number(
-    max_wait: object, message: str
+async def test_a_wait_that_is_not_a_positive_number_is_refused(
+    method: str, max_wait: object, message: str
 ) -> None:
+    lib = Library(connection_string=URL)
     error = TypeError if "takes" in message else ValueError
-    with pytest.raises(error, match=r"health\(max_wait=\.\.\.\) " + message):
-        await Library(connection_string=URL).health(max_wait=max_wait)  # type: ignore[arg-type]
+    with pytest.raises(error, match=rf"{Library.__name__}\.{method}\(max_wait=\.\.\.\) {message}"):
+        await getattr(lib, method)(max_wait=max_wait)

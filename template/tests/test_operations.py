@@ -652,6 +652,55 @@ async def test_health_of_a_server_that_never_answers_gives_up_after_max_wait(
     assert [message for message in logged if asyncpg_own not in message] == []
 
 
+async def test_close_after_a_probe_that_got_no_answer_does_not_wait_for_one(
+    mode: str, proxy: TcpProxy, schema: str
+) -> None:
+    """Behind a pooler whose server is down (queries held, goodbyes honoured), a health
+    probe that gave up leaves no query waiting on its connection: the pool, the library's
+    own or the host's, closes at once, not when max_wait or the pooler's timeout ends."""
+    pool = None
+    if mode == "standalone":
+        lib = Library(connection_string=proxy.url(), schema=schema, **POOLER_OPTIONS)
+    else:
+        pool = await create_host_pool(proxy.url(), max_connections=2)
+        lib = Library(db_manager=AsyncDatabaseManager(pool=pool, schema=schema))
+    await lib.initialize()
+    proxy.hold_answers = True
+    health = await lib.health(max_wait=0.15)
+    assert not health.reachable
+    assert str(health.error).endswith("TimeoutError: no answer within 0.15 s")
+    started = asyncio.get_running_loop().time()
+    await lib.close(max_wait=5)
+    if pool is not None:
+        await asyncio.wait_for(pool.close(), 5)
+    assert asyncio.get_running_loop().time() - started < 1
+    await asyncio.sleep(0.1)  # the proxy sees the sockets close
+    assert proxy.open_connections() == 0
+
+
+async def test_close_cuts_connections_that_never_say_goodbye_after_max_wait(
+    proxy: TcpProxy, schema: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A server or network gone silent: a graceful close would wait for each connection's
+    goodbye without end. close() cuts them after max_wait, says so, and the instance can
+    start again once the server is back."""
+    lib = Library(connection_string=proxy.url(), schema=schema, **POOLER_OPTIONS)
+    await lib.initialize()
+    proxy.silent = True
+    started = asyncio.get_running_loop().time()
+    await asyncio.wait_for(lib.close(max_wait=0.2), 10)
+    assert 0.2 <= asyncio.get_running_loop().time() - started < 2
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == [
+        f"{Library.__name__}: connections still open after 0.2 s were cut (close(max_wait=...))"
+    ]
+    assert not lib.initialized
+    await asyncio.sleep(0.1)  # the proxy sees the sockets close
+    assert proxy.open_connections() == 0
+    proxy.silent = False
+    async with lib:
+        assert (await lib.health()).ok
+
+
 async def test_a_pooler_holding_queries_for_a_gone_server_fails_within_connect_timeout(
     proxy: TcpProxy, schema: str
 ) -> None:

@@ -128,6 +128,13 @@ _MAX_MS = 2**31 - 1
 # as long per try, and pgdbm's default is three tries.
 _CONNECT_TIMEOUT = 60.0
 
+# Seconds close() waits by default for queries in flight and for each connection's
+# goodbye: well inside an orchestrator's grace period (Kubernetes gives 30 s).
+_CLOSE_WAIT = 10.0
+
+# What asyncio.wait_for raises: asyncio's TimeoutError is a class of its own before 3.11.
+_WAIT_TIMEOUTS: tuple[type[BaseException], ...] = (TimeoutError, asyncio.TimeoutError)
+
 
 def _check_seconds(name: str, key: str, value: object) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -193,6 +200,18 @@ def _wind_down(task: asyncio.Future[Any]) -> None:
         result = task.result()
         if isinstance(result, asyncpg.Pool):
             result.terminate()
+
+
+async def _select_one(pool: asyncpg.Pool) -> None:
+    async with pool.acquire() as connection:
+        try:
+            await connection.fetchval("SELECT 1")
+        except asyncio.CancelledError:
+            # Given up on (max_wait): asyncpg would cancel the query on the server and keep
+            # the connection until the server says it is done, holding close() as long (a
+            # PgBouncer whose server is down holds it for minutes). A probe cuts it instead.
+            connection.terminate()
+            raise
 
 
 async def _answered(pool: asyncpg.Pool) -> None:
@@ -549,8 +568,13 @@ class DualModeLibrary:
             (time.perf_counter() - started) * 1000,
         )
 
-    async def close(self) -> None:
-        """Close the pool if this instance created it; a host's shared pool stays open."""
+    async def close(self, *, max_wait: float = _CLOSE_WAIT) -> None:
+        """Close the pool if this instance created it; a host's shared pool stays open.
+
+        Queries in flight get ``max_wait`` seconds to finish and connections to say
+        goodbye; whatever is still open then is cut.
+        """
+        _check_seconds(f"{type(self).__name__}.close", "max_wait", max_wait)
         home = self._home_loop()
         if self._owns_pool and home is not None and home.is_closed():
             # Its loop ended without close(), and with it any way to close the connections
@@ -564,7 +588,7 @@ class DualModeLibrary:
         async with self._lock_here():
             self._ready = False
             self._database = None
-            await self._close_pool()
+            await self._close_pool(max_wait)
 
     async def __aenter__(self: _Lib) -> _Lib:
         await self.initialize()
@@ -605,10 +629,7 @@ class DualModeLibrary:
         it probes the server on a connection of its own, closed before returning. Each of
         the probes gives up after ``max_wait`` seconds.
         """
-        if isinstance(max_wait, bool) or not isinstance(max_wait, (int, float)):
-            raise TypeError(f"health(max_wait=...) takes seconds, got {type(max_wait).__name__}")
-        if not (math.isfinite(max_wait) and max_wait > 0):
-            raise ValueError(f"health(max_wait=...) must be positive and finite, got {max_wait!r}")
+        _check_seconds(f"{type(self).__name__}.health", "max_wait", max_wait)
         self._refuse_foreign_loop()
         # Standalone and not started, the pool (if any) is a deploy-time call's, about to
         # be closed: a probe of its own reports the server without racing that call.
@@ -690,7 +711,7 @@ class DualModeLibrary:
     async def _probe(self, pool: asyncpg.Pool, max_wait: float) -> Health:
         started = time.perf_counter()
         try:
-            await _bounded(pool.fetchval("SELECT 1"), max_wait)
+            await _bounded(_select_one(pool), max_wait)
         except (*CONNECT_ERRORS, asyncpg.InterfaceError) as exc:
             error = self._connection_error(exc)
             return Health(ok=False, reachable=False, latency_ms=None, error=str(error))
@@ -796,11 +817,20 @@ class DualModeLibrary:
             if opened_here:
                 await self._close_pool()
 
-    async def _close_pool(self) -> None:
+    async def _close_pool(self, max_wait: float = _CLOSE_WAIT) -> None:
         if self._owns_pool and self._pool is not None:
             pool, self._pool = self._pool, None
             try:
-                await pool.close()
+                # Cut short, asyncpg's close() terminates the pool (its documented rule).
+                await asyncio.wait_for(pool.close(), max_wait)
+            except _WAIT_TIMEOUTS:
+                # A query still running, or a server or network that went silent: a
+                # graceful close would wait for it without end.
+                log.warning(
+                    "%s: connections still open after %g s were cut (close(max_wait=...))",
+                    type(self).__name__,
+                    max_wait,
+                )
             except CONNECTION_ERRORS as exc:
                 # A connection the server dropped just before (a failover, a restart) cannot
                 # say goodbye: its socket fails (BrokenPipeError). asyncpg has terminated the
