@@ -614,18 +614,22 @@ async def test_health_reports_a_connection_string_it_cannot_use() -> None:
     assert SECRET not in health.error
 
 
+async def _through(proxy: TcpProxy, mode: str, schema: str) -> tuple[Library, asyncpg.Pool | None]:
+    """A library through ``proxy``: standalone, or embedded on a host pool of its own,
+    returned for the test to close."""
+    if mode == "standalone":
+        return Library(connection_string=proxy.url(), schema=schema, **POOLER_OPTIONS), None
+    pool = await create_host_pool(proxy.url(), max_connections=2)
+    return Library(db_manager=AsyncDatabaseManager(pool=pool, schema=schema)), pool
+
+
 async def test_health_of_a_server_that_never_answers_gives_up_after_max_wait(
     mode: str, proxy: TcpProxy, schema: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A server that accepts connections but answers nothing (hung, or a network that drops
     packets): health() reports it unreachable after max_wait instead of hanging, whether
     the instance has its pool or (standalone, not started) must connect to probe."""
-    pool = None
-    if mode == "standalone":
-        lib = Library(connection_string=proxy.url(), schema=schema, **POOLER_OPTIONS)
-    else:
-        pool = await create_host_pool(proxy.url(), max_connections=2)
-        lib = Library(db_manager=AsyncDatabaseManager(pool=pool, schema=schema))
+    lib, pool = await _through(proxy, mode, schema)
     not_started = Library(connection_string=proxy.url(), schema=schema, **POOLER_OPTIONS)
     try:
         await lib.initialize()
@@ -658,12 +662,7 @@ async def test_close_after_a_probe_that_got_no_answer_does_not_wait_for_one(
     """Behind a pooler whose server is down (queries held, goodbyes honoured), a health
     probe that gave up leaves no query waiting on its connection: the pool, the library's
     own or the host's, closes at once, not when max_wait or the pooler's timeout ends."""
-    pool = None
-    if mode == "standalone":
-        lib = Library(connection_string=proxy.url(), schema=schema, **POOLER_OPTIONS)
-    else:
-        pool = await create_host_pool(proxy.url(), max_connections=2)
-        lib = Library(db_manager=AsyncDatabaseManager(pool=pool, schema=schema))
+    lib, pool = await _through(proxy, mode, schema)
     await lib.initialize()
     proxy.hold_answers = True
     health = await lib.health(max_wait=0.15)
