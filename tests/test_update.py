@@ -319,6 +319,7 @@ def test_updated_project_passes_its_suite_in_both_modes(
     pip_install(bin_dir, "-e", ".", "--group", "test", cwd=project)
     report = installed.run_suite(tmp_path / "junit.xml")
     assert report.failed == []
+    assert report.skipped == []
     for mode in ("standalone", "shared"):
         names = report.passed_in_mode(mode)
         assert any("test_count_records" in n for n in names), names

@@ -635,11 +635,11 @@ def test_only_none_means_the_default_schema(schema: object) -> None:
     assert Library(connection_string=URL, schema=None).schema == Library.DEFAULT_SCHEMA
 
 
-@pytest.mark.parametrize("method", ["health", "close"])
+@pytest.mark.parametrize(("method", "default"), [("health", 5), ("close", 10)])
 @pytest.mark.parametrize(
     ("max_wait", "message"),
     [
-        (0, r"must be a positive finite number of seconds, got 0 \(for example max_wait=30\)\Z"),
+        (0, r"must be a positive finite number of seconds, got 0 \(for example max_wait={}\)\Z"),
         (-1, r"must be a positive finite number of seconds, got -1 "),
         (float("nan"), r"must be a positive finite number of seconds, got nan "),
         ("5", r"takes seconds as a number, got str\Z"),
@@ -647,9 +647,11 @@ def test_only_none_means_the_default_schema(schema: object) -> None:
     ],
 )
 async def test_a_wait_that_is_not_a_positive_number_is_refused(
-    method: str, max_wait: object, message: str
+    method: str, default: int, max_wait: object, message: str
 ) -> None:
+    """The message names the method and, as an example, the default wait."""
     lib = Library(connection_string=URL)
     error = TypeError if "takes" in message else ValueError
-    with pytest.raises(error, match=rf"{Library.__name__}\.{method}\(max_wait=\.\.\.\) {message}"):
+    expected = rf"{Library.__name__}\.{method}\(max_wait=\.\.\.\) {message.format(default)}"
+    with pytest.raises(error, match=expected):
         await getattr(lib, method)(max_wait=max_wait)

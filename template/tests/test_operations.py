@@ -663,18 +663,49 @@ async def test_close_after_a_probe_that_got_no_answer_does_not_wait_for_one(
     probe that gave up leaves no query waiting on its connection: the pool, the library's
     own or the host's, closes at once, not when max_wait or the pooler's timeout ends."""
     lib, pool = await _through(proxy, mode, schema)
-    await lib.initialize()
-    proxy.hold_answers = True
-    health = await lib.health(max_wait=0.15)
-    assert not health.reachable
-    assert str(health.error).endswith("TimeoutError: no answer within 0.15 s")
-    started = asyncio.get_running_loop().time()
-    await lib.close(max_wait=5)
-    if pool is not None:
-        await asyncio.wait_for(pool.close(), 5)
-    assert asyncio.get_running_loop().time() - started < 1
-    await asyncio.sleep(0.1)  # the proxy sees the sockets close
-    assert proxy.open_connections() == 0
+    try:
+        await lib.initialize()
+        proxy.hold_answers = True
+        health = await lib.health(max_wait=0.15)
+        assert not health.reachable
+        assert str(health.error).endswith("TimeoutError: no answer within 0.15 s")
+        started = asyncio.get_running_loop().time()
+        await lib.close(max_wait=5)
+        if pool is not None:
+            await asyncio.wait_for(pool.close(), 5)
+        assert asyncio.get_running_loop().time() - started < 3  # 5 s when it waits
+        await asyncio.sleep(0.1)  # the proxy sees the sockets close
+        assert proxy.open_connections() == 0
+    finally:
+        await proxy.stop()
+        await lib.close()
+        if pool is not None:
+            pool.terminate()
+
+
+async def test_a_probe_ended_by_command_timeout_does_not_wait_for_the_answer_either(
+    proxy: TcpProxy, schema: str
+) -> None:
+    """The same when asyncpg's own command_timeout, shorter than max_wait, ends the probe's
+    round trip: asyncpg would then wait as long again for the cancelled query, before
+    health() could answer."""
+    lib = Library(
+        connection_string=proxy.url(), schema=schema, command_timeout=1.5, **POOLER_OPTIONS
+    )
+    try:
+        await lib.initialize()
+        proxy.hold_answers = True
+        started = asyncio.get_running_loop().time()
+        health = await lib.health(max_wait=10)
+        assert asyncio.get_running_loop().time() - started < 2.5  # 3 s when it waits
+        assert not health.reachable
+        assert str(health.error).endswith("TimeoutError: no answer in time")
+        started = asyncio.get_running_loop().time()
+        await lib.close(max_wait=5)
+        assert asyncio.get_running_loop().time() - started < 3
+    finally:
+        await proxy.stop()
+        await lib.close()
 
 
 async def test_close_cuts_connections_that_never_say_goodbye_after_max_wait(
@@ -684,20 +715,24 @@ async def test_close_cuts_connections_that_never_say_goodbye_after_max_wait(
     goodbye without end. close() cuts them after max_wait, says so, and the instance can
     start again once the server is back."""
     lib = Library(connection_string=proxy.url(), schema=schema, **POOLER_OPTIONS)
-    await lib.initialize()
-    proxy.silent = True
-    started = asyncio.get_running_loop().time()
-    await asyncio.wait_for(lib.close(max_wait=0.2), 10)
-    assert 0.2 <= asyncio.get_running_loop().time() - started < 2
-    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == [
-        f"{Library.__name__}: connections still open after 0.2 s were cut (close(max_wait=...))"
-    ]
-    assert not lib.initialized
-    await asyncio.sleep(0.1)  # the proxy sees the sockets close
-    assert proxy.open_connections() == 0
-    proxy.silent = False
-    async with lib:
-        assert (await lib.health()).ok
+    try:
+        await lib.initialize()
+        proxy.silent = True
+        started = asyncio.get_running_loop().time()
+        await asyncio.wait_for(lib.close(max_wait=0.2), 10)
+        assert 0.2 <= asyncio.get_running_loop().time() - started < 2
+        assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == [
+            f"{Library.__name__}: connections still open 0.2 s into closing the pool were cut"
+        ]
+        assert not lib.initialized
+        await asyncio.sleep(0.1)  # the proxy sees the sockets close
+        assert proxy.open_connections() == 0
+        proxy.silent = False
+        async with lib:
+            assert (await lib.health()).ok
+    finally:
+        await proxy.stop()
+        await lib.close()
 
 
 async def test_a_pooler_holding_queries_for_a_gone_server_fails_within_connect_timeout(

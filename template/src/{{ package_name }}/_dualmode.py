@@ -9,7 +9,7 @@ import logging
 import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import asdict, dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, ClassVar, TypedDict, TypeVar
@@ -136,13 +136,13 @@ _CLOSE_WAIT = 10.0
 _WAIT_TIMEOUTS: tuple[type[BaseException], ...] = (TimeoutError, asyncio.TimeoutError)
 
 
-def _check_seconds(name: str, key: str, value: object) -> None:
+def _check_seconds(name: str, key: str, value: object, example: int = 30) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"{name}({key}=...) takes seconds as a number, got {type(value).__name__}")
     if not (math.isfinite(value) and value > 0):
         raise ValueError(
             f"{name}({key}=...) must be a positive finite number of seconds, "
-            f"got {value!r} (for example {key}=30)"
+            f"got {value!r} (for example {key}={example})"
         )
 
 
@@ -206,11 +206,13 @@ async def _select_one(pool: asyncpg.Pool) -> None:
     async with pool.acquire() as connection:
         try:
             await connection.fetchval("SELECT 1")
-        except asyncio.CancelledError:
-            # Given up on (max_wait): asyncpg would cancel the query on the server and keep
-            # the connection until the server says it is done, holding close() as long (a
-            # PgBouncer whose server is down holds it for minutes). A probe cuts it instead.
-            connection.terminate()
+        except BaseException:
+            # Given up on (max_wait, or a shorter command_timeout): asyncpg would cancel the
+            # query on the server and keep the connection until the server says it is done,
+            # holding close() as long (a PgBouncer whose server is down holds it for
+            # minutes). A probe cuts it instead, unless the pool was terminated first.
+            with suppress(asyncpg.InterfaceError):  # already given back
+                connection.terminate()
             raise
 
 
@@ -572,9 +574,10 @@ class DualModeLibrary:
         """Close the pool if this instance created it; a host's shared pool stays open.
 
         Queries in flight get ``max_wait`` seconds to finish and connections to say
-        goodbye; whatever is still open then is cut.
+        goodbye; whatever is still open then is cut. A start-up or deploy-time call in
+        progress on this instance is waited for first (its own timeouts bound it).
         """
-        _check_seconds(f"{type(self).__name__}.close", "max_wait", max_wait)
+        _check_seconds(f"{type(self).__name__}.close", "max_wait", max_wait, example=10)
         home = self._home_loop()
         if self._owns_pool and home is not None and home.is_closed():
             # Its loop ended without close(), and with it any way to close the connections
@@ -629,7 +632,7 @@ class DualModeLibrary:
         it probes the server on a connection of its own, closed before returning. Each of
         the probes gives up after ``max_wait`` seconds.
         """
-        _check_seconds(f"{type(self).__name__}.health", "max_wait", max_wait)
+        _check_seconds(f"{type(self).__name__}.health", "max_wait", max_wait, example=5)
         self._refuse_foreign_loop()
         # Standalone and not started, the pool (if any) is a deploy-time call's, about to
         # be closed: a probe of its own reports the server without racing that call.
@@ -827,7 +830,7 @@ class DualModeLibrary:
                 # A query still running, or a server or network that went silent: a
                 # graceful close would wait for it without end.
                 log.warning(
-                    "%s: connections still open after %g s were cut (close(max_wait=...))",
+                    "%s: connections still open %g s into closing the pool were cut",
                     type(self).__name__,
                     max_wait,
                 )
