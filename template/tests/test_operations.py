@@ -1131,7 +1131,10 @@ def test_start_up_needs_two_connections(database_url: str) -> None:
 @pytest.mark.parametrize("key", ["init_timeout", "connect_timeout"])
 @pytest.mark.parametrize("bad", [0, -1, float("nan"), float("inf")])
 def test_timeouts_must_be_positive_and_finite(database_url: str, key: str, bad: float) -> None:
-    expected = rf"\({key}=\.\.\.\) must be a positive finite number of seconds, got"
+    expected = (
+        rf"\({key}=\.\.\.\) must be a positive finite number of seconds, got "
+        rf"{re.escape(repr(bad))} \(for example {key}=30\)\Z"
+    )
     with pytest.raises(ValueError, match=expected):
         Library(connection_string=database_url, **{key: bad})  # type: ignore[arg-type]
 
