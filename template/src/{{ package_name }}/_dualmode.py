@@ -207,10 +207,11 @@ async def _select_one(pool: asyncpg.Pool) -> None:
         try:
             await connection.fetchval("SELECT 1")
         except BaseException:
-            # Given up on (max_wait, or a shorter command_timeout): asyncpg would cancel the
-            # query on the server and keep the connection until the server says it is done,
-            # holding close() as long (a PgBouncer whose server is down holds it for
-            # minutes). A probe cuts it instead, unless the pool was terminated first.
+            # Given up on (a probe's max_wait, start-up's connect_timeout, or a shorter
+            # command_timeout): asyncpg would cancel the query on the server and keep the
+            # connection until the server says it is done, holding close() as long (a
+            # PgBouncer whose server is down holds it for minutes). It is cut instead,
+            # unless its pool was terminated first.
             with suppress(asyncpg.InterfaceError):  # already given back
                 connection.terminate()
             raise
@@ -222,12 +223,10 @@ async def _answered(pool: asyncpg.Pool) -> None:
     # server is there. Given up on (connect_timeout), the pool is terminated: closing it
     # would wait for that answer too.
     try:
-        connection = await pool.acquire()
-        await connection.fetchval("SELECT 1")
+        await _select_one(pool)
     except BaseException:
         pool.terminate()
         raise
-    await pool.release(connection)
 
 
 def require_int(name: str, value: object) -> int:
