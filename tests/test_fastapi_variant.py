@@ -144,7 +144,7 @@ def test_readme_documents_the_option_and_the_host_application(
     assert 'pip install "acme-ledger-db[api]"' in readme
     assert "never runs its own lifespan" in readme
     assert "acme_ledger.api.create_router()" in readme
-    assert "await pool.close()" in readme
+    assert "await asyncio.wait_for(pool.close(), 10)" in readme
     assert "api.py` (your routes)" in readme
 
 
