@@ -7,13 +7,14 @@ create.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
 import asyncpg
 import pytest
 
-from .library import Library
+from .library import Library, errors
 
 MakeLib = Callable[..., Library]
 
@@ -96,6 +97,34 @@ async def test_a_database_error_is_the_drivers_own(db_lib: Library) -> None:
         await db_lib.db.execute(INSERT, 1, "again")
     with pytest.raises(asyncpg.NotNullViolationError):
         await db_lib.db.execute_many(INSERT, [(5, None)])
+
+
+async def _cut_by_the_server(db_lib: Library, tx: Any) -> None:
+    # The backend serving the transaction is terminated (a failover, a restart, an
+    # idle-in-transaction timeout), and the event loop reads the server's goodbye.
+    pid = await tx.fetch_value("SELECT pg_backend_pid()")
+    await db_lib.db.fetch_value("SELECT pg_terminate_backend($1)", pid)
+    await asyncio.sleep(0.05)
+
+
+@pytest.mark.parametrize("then", ["queries", "ends"])
+async def test_a_transaction_whose_connection_the_server_closed_raises_the_connection_error(
+    db_lib: Library, then: str
+) -> None:
+    """Whether the block queries again or ends (COMMIT) after its connection was lost,
+    DatabaseConnectionError comes out, not asyncpg's "the underlying connection is
+    closed"; nothing is written and the instance goes on with a new connection."""
+
+    async def lose_the_connection() -> None:
+        async with db_lib.db.transaction() as tx:
+            await tx.execute(INSERT, 1, "lost")
+            await _cut_by_the_server(db_lib, tx)
+            if then == "queries":
+                await tx.fetch_value(COUNT)
+
+    with pytest.raises(errors.DatabaseConnectionError):
+        await lose_the_connection()
+    assert await db_lib.db.fetch_value(COUNT) == 0
 
 
 async def test_the_blocks_own_errors_pass_through_a_transaction_unchanged(

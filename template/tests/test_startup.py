@@ -305,6 +305,90 @@ async def test_start_up_goes_on_soon_after_pgdbms_lock_is_freed(
     assert await applied_migrations(admin_pool, schema) == shipped_migrations()
 
 
+async def test_libraries_starting_together_on_a_two_connection_host_pool_all_start(
+    database_url: str, schema_factory: Callable[[], str], admin_pool: asyncpg.Pool
+) -> None:
+    """Three schemas, so three start-up locks, on a host pool of two connections: each
+    holder needs a second connection, so no more than one may pin one at a time."""
+    schemas = [schema_factory() for _ in range(3)]
+    pool = await create_host_pool(database_url, max_connections=2)
+    try:
+        libs = [build("shared", database_url, pool, name, init_timeout=10) for name in schemas]
+        await asyncio.wait_for(asyncio.gather(*(lib.initialize() for lib in libs)), 10)
+        for lib, name in zip(libs, schemas, strict=True):
+            assert lib.initialized
+            assert await applied_migrations(admin_pool, name) == shipped_migrations()
+    finally:
+        await pool.close()
+    assert _bootstrap._HOLDERS == {}  # nothing kept per pool once start-ups are done
+
+
+async def test_a_start_up_left_no_connection_by_others_gives_up_after_init_timeout(
+    database_url: str,
+    schema: str,
+    schema_factory: Callable[[], str],
+    held_pgdbm_lock: asyncpg.Connection,
+    admin_pool: asyncpg.Pool,
+) -> None:
+    """On a host pool of two connections, one start-up pins one while it waits (here for
+    pgdbm's lock); another schema's start-up waits within its init_timeout, then says why."""
+    pool = await create_host_pool(database_url, max_connections=2)
+    try:
+        first = build("shared", database_url, pool, schema, init_timeout=10)
+        waiting = asyncio.create_task(first.initialize())
+        await asyncio.sleep(0.1)
+        assert not waiting.done()
+        second = build("shared", database_url, pool, schema_factory(), init_timeout=0.2)
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(errors.InitLockTimeoutError) as error:
+            await second.initialize()
+        assert 0.2 <= asyncio.get_running_loop().time() - started < 3
+        assert error.value.holder is None
+        assert str(error.value) == (
+            f"gave up waiting 0.2 s (init_timeout) for the start-up lock "
+            f"'{second.module_name}:initialize': the pool's connections (max_size 2) stayed "
+            "pinned by start-ups of other schemas in this process. Give the pool more "
+            "connections, or start the libraries one after another."
+        )
+        await held_pgdbm_lock.execute("ROLLBACK")
+        await asyncio.wait_for(waiting, 10)
+        await second.initialize()  # the pool is free again
+        assert await applied_migrations(admin_pool, second.schema) == shipped_migrations()
+    finally:
+        await pool.close()
+
+
+async def test_a_start_up_whose_lock_connection_the_server_closed_still_finishes(
+    make_lib: MakeLib, schema: str, admin_pool: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The backend holding the start-up lock is terminated while the migrations run (an
+    operator's pg_terminate_backend, a pooler restart): the server has released the lock
+    already, so start-up ends as its migrations did, not with asyncpg's "the underlying
+    connection is closed" from rolling back on that connection."""
+    key = f"{Library.module_name_for(schema)}:initialize"
+    create_schema = _bootstrap.ensure_schema
+    terminated: list[bool] = []
+
+    async def cut_the_lock_holder_first(pool: asyncpg.Pool, name: str) -> None:
+        terminated.append(
+            await admin_pool.fetchval(
+                "SELECT bool_or(pg_terminate_backend(l.pid)) FROM pg_locks l"
+                " WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2"
+                " AND l.classid = hashtext('copier-pgdbm')::oid AND l.objid = hashtext($1)::oid",
+                key,
+            )
+        )
+        await asyncio.sleep(0.05)  # the event loop reads the server's goodbye
+        await create_schema(pool, name)
+
+    monkeypatch.setattr(f"{PACKAGE}._dualmode.ensure_schema", cut_the_lock_holder_first)
+    lib = make_lib()
+    await lib.initialize()
+    assert terminated == [True]
+    assert await applied_migrations(admin_pool, schema) == shipped_migrations()
+    assert (await lib.health()).ok
+
+
 async def test_the_lock_is_held_by_an_open_transaction(
     make_lib: MakeLib,
     schema: str,

@@ -322,7 +322,7 @@ async def test_health_gives_up_after_max_wait_when_no_connection_is_free(
     database_url: str, schema: str
 ) -> None:
     """Embedded on a host pool whose connections are all taken: health() waits max_wait,
-    then says unreachable instead of hanging the probe."""
+    then says not ok instead of hanging the probe, and why: not the server's fault."""
     pool = await create_host_pool(database_url, max_connections=2)
     try:
         lib = Library(db_manager=AsyncDatabaseManager(pool=pool, schema=schema))
@@ -331,6 +331,10 @@ async def test_health_gives_up_after_max_wait_when_no_connection_is_free(
             health = await lib.health(max_wait=0.1)
             waited = asyncio.get_running_loop().time() - started
         assert (health.ok, health.reachable, health.latency_ms) == (False, False, None)
+        assert health.error == (
+            "no connection of the pool (max_size 2) came free within 0.1 s: "
+            "the server was not asked"
+        )
         assert 0.09 <= waited < 3
     finally:
         await pool.close()

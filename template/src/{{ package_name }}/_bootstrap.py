@@ -58,13 +58,10 @@ LIVE_CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     TimeoutError,
     asyncpg.OutdatedSchemaCacheError,
 )
+# What asyncio.wait_for raises: asyncio's TimeoutError is a class of its own before 3.11.
+WAIT_TIMEOUTS: tuple[type[BaseException], ...] = (TimeoutError, asyncio.TimeoutError)
 # Only while connecting: a TimeoutError from a running query is the query's own business.
-# (asyncio's TimeoutError is the built-in one from Python 3.11 on, a class of its own before.)
-CONNECT_ERRORS: tuple[type[BaseException], ...] = (
-    *CONNECTION_ERRORS,
-    TimeoutError,
-    asyncio.TimeoutError,
-)
+CONNECT_ERRORS: tuple[type[BaseException], ...] = (*CONNECTION_ERRORS, *WAIT_TIMEOUTS)
 
 # What a try to open a pool fails with that is worth another: pgdbm's wrapper of the errors
 # it retries itself, and asyncpg's own connect timeout, which pgdbm lets through unwrapped
@@ -449,6 +446,64 @@ def _pauses(first: float) -> Iterator[float]:
         bound = min(bound * 2, POLL_CAP)
 
 
+def connection_closed(connection: asyncpg.Connection) -> bool:
+    """Whether the server (or a pooler) closed ``connection``, a pooled one included."""
+    try:
+        closed: bool = connection.is_closed()
+    except asyncpg.InterfaceError:  # "released back to the pool": the pool took it, closed
+        return True
+    return closed
+
+
+@dataclass
+class _Holders:
+    slots: asyncio.Semaphore
+    users: int = 0
+
+
+# Start-ups of this process trying or holding a start-up lock, per pool (by id: asyncpg's
+# pools take no weak references; an entry lives only while a start-up on its pool runs).
+_HOLDERS: dict[int, _Holders] = {}
+
+
+@asynccontextmanager
+async def _holder_slot(
+    pool: asyncpg.Pool, key: str, deadline: float, give_up_after: float
+) -> AsyncIterator[None]:
+    # Each holder pins one connection and needs one more for the schema and migrations:
+    # libraries starting together on one host pool (several schemas, so several locks)
+    # would otherwise each pin one until none is left for the second, and wait for ever.
+    # At most max_size - 1 hold a lock at once, so one connection always goes round.
+    holders = _HOLDERS.setdefault(
+        id(pool), _Holders(asyncio.Semaphore(max(1, pool.get_max_size() - 1)))
+    )
+    holders.users += 1
+    try:
+        if holders.slots.locked():
+            remaining = max(0.0, deadline - asyncio.get_running_loop().time())
+            try:
+                await asyncio.wait_for(holders.slots.acquire(), remaining)
+            except WAIT_TIMEOUTS:
+                raise InitLockTimeoutError(
+                    f"gave up waiting {give_up_after:g} s (init_timeout) for the start-up "
+                    f"lock {key!r}: the pool's connections (max_size "
+                    f"{pool.get_max_size()}) stayed pinned by start-ups of other schemas in "
+                    "this process. Give the pool more connections, or start the libraries "
+                    "one after another.",
+                    holder=None,
+                ) from None
+        else:
+            await holders.slots.acquire()  # free: returns at once
+        try:
+            yield
+        finally:
+            holders.slots.release()
+    finally:
+        holders.users -= 1
+        if not holders.users:
+            del _HOLDERS[id(pool)]
+
+
 @asynccontextmanager
 async def init_lock(pool: asyncpg.Pool, key: str, *, give_up_after: float) -> AsyncIterator[None]:
     """Hold the start-up lock for ``key`` while the body runs on *other* connections.
@@ -457,13 +512,14 @@ async def init_lock(pool: asyncpg.Pool, key: str, *, give_up_after: float) -> As
     connection: that pins one server connection even behind a transaction pooler such
     as PgBouncer, where a session lock protects nothing. Waiters poll and give their
     connection back between tries, so instances queueing on a small pool never starve
-    the holder, which needs a second connection for the schema and the migrations.
+    the holder, which needs a second connection for the schema and the migrations; and
+    holders of other keys on the same pool leave it at least one connection.
     """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + give_up_after
     pauses = _pauses(0.005)
     while True:
-        async with pool.acquire() as conn:
+        async with _holder_slot(pool, key, deadline, give_up_after), pool.acquire() as conn:
             transaction = conn.transaction()
             await transaction.start()
             try:
@@ -476,8 +532,11 @@ async def init_lock(pool: asyncpg.Pool, key: str, *, give_up_after: float) -> As
                     return
             finally:
                 # Nothing was written on this connection: rolling back ends the
-                # transaction and releases the lock.
-                await transaction.rollback()
+                # transaction and releases the lock. A connection the server closed (a
+                # restart mid-migration) released it already, and its rollback would
+                # only hide why the body failed.
+                if not connection_closed(conn):
+                    await transaction.rollback()
         remaining = deadline - loop.time()
         if remaining <= 0:
             raise _lock_timeout(key, give_up_after, await lock_holder(pool, key))

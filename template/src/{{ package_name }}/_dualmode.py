@@ -24,10 +24,12 @@ from ._bootstrap import (
     LIVE_CONNECTION_ERRORS,
     REFUSED_LOGINS,
     RETRIED_ERRORS,
+    WAIT_TIMEOUTS,
     ConnectTimeout,
     MigrationFile,
     MigrationStatus,
     check_schema_name,
+    connection_closed,
     connection_error,
     describe_dsn,
     describe_pool,
@@ -132,9 +134,6 @@ _CONNECT_TIMEOUT = 60.0
 # goodbye: well inside an orchestrator's grace period (Kubernetes gives 30 s).
 _CLOSE_WAIT = 10.0
 
-# What asyncio.wait_for raises: asyncio's TimeoutError is a class of its own before 3.11.
-_WAIT_TIMEOUTS: tuple[type[BaseException], ...] = (TimeoutError, asyncio.TimeoutError)
-
 
 def _check_seconds(name: str, key: str, value: object, example: int = 30) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -202,8 +201,10 @@ def _wind_down(task: asyncio.Future[Any]) -> None:
             result.terminate()
 
 
-async def _select_one(pool: asyncpg.Pool) -> None:
+async def _select_one(pool: asyncpg.Pool, acquired: asyncio.Event | None = None) -> None:
     async with pool.acquire() as connection:
+        if acquired is not None:
+            acquired.set()
         try:
             await connection.fetchval("SELECT 1")
         except BaseException:
@@ -261,6 +262,10 @@ class MigrationReport:
     dry_run: bool
 
 
+# What a query may fail with when its connection is lost (Database._lost tells).
+_QUERY_ERRORS: tuple[type[BaseException], ...] = (*CONNECTION_ERRORS, asyncpg.InterfaceError)
+
+
 class Database:
     """The library's queries, written with pgdbm's ``{{tables.name}}`` placeholders.
 
@@ -284,6 +289,14 @@ class Database:
         self._target = target
         self._qualified = {} if qualified is None else qualified
 
+    def _lost(self, exc: BaseException) -> bool:
+        # asyncpg's InterfaceError is a misuse (another operation in progress, a closed
+        # pool), unless the server closed the connection a transaction runs on: the pool
+        # has taken it back, and each call on it says "released back to the pool".
+        if not isinstance(exc, asyncpg.InterfaceError):
+            return True
+        return not isinstance(self._executor, asyncpg.Pool) and connection_closed(self._executor)
+
     def _sql(self, query: str) -> str:
         try:
             return self._qualified[query]
@@ -297,7 +310,9 @@ class Database:
             return await self._executor.fetchrow(self._sql(query), *args)
         except LIVE_CONNECTION_ERRORS:
             raise  # they look like connection trouble, but the connection is fine
-        except CONNECTION_ERRORS as exc:
+        except _QUERY_ERRORS as exc:
+            if not self._lost(exc):
+                raise
             raise connection_error(exc, self._target) from exc
 
     async def fetch_all(self, query: str, *args: Any) -> list[Any]:
@@ -306,7 +321,9 @@ class Database:
             rows: list[Any] = await self._executor.fetch(self._sql(query), *args)
         except LIVE_CONNECTION_ERRORS:
             raise  # they look like connection trouble, but the connection is fine
-        except CONNECTION_ERRORS as exc:
+        except _QUERY_ERRORS as exc:
+            if not self._lost(exc):
+                raise
             raise connection_error(exc, self._target) from exc
         return rows
 
@@ -316,7 +333,9 @@ class Database:
             return await self._executor.fetchval(self._sql(query), *args)
         except LIVE_CONNECTION_ERRORS:
             raise  # they look like connection trouble, but the connection is fine
-        except CONNECTION_ERRORS as exc:
+        except _QUERY_ERRORS as exc:
+            if not self._lost(exc):
+                raise
             raise connection_error(exc, self._target) from exc
 
     async def execute(self, query: str, *args: Any) -> str:
@@ -325,7 +344,9 @@ class Database:
             status: str = await self._executor.execute(self._sql(query), *args)
         except LIVE_CONNECTION_ERRORS:
             raise  # they look like connection trouble, but the connection is fine
-        except CONNECTION_ERRORS as exc:
+        except _QUERY_ERRORS as exc:
+            if not self._lost(exc):
+                raise
             raise connection_error(exc, self._target) from exc
         return status
 
@@ -335,7 +356,9 @@ class Database:
             await self._executor.executemany(self._sql(query), args)
         except LIVE_CONNECTION_ERRORS:
             raise  # they look like connection trouble, but the connection is fine
-        except CONNECTION_ERRORS as exc:
+        except _QUERY_ERRORS as exc:
+            if not self._lost(exc):
+                raise
             raise connection_error(exc, self._target) from exc
 
     @asynccontextmanager
@@ -346,12 +369,24 @@ class Database:
             # translated: what the caller's block raises (an OSError of its own) is theirs.
             raised_inside: BaseException | None = None
             try:
-                async with self._executor.acquire() as conn, conn.transaction():
+                async with self._executor.acquire() as conn:
                     try:
-                        yield Database(self._manager, conn, self._target, self._qualified)
-                    except BaseException as exc:
-                        raised_inside = exc
-                        raise
+                        async with conn.transaction():
+                            try:
+                                yield Database(self._manager, conn, self._target, self._qualified)
+                            except BaseException as exc:
+                                raised_inside = exc
+                                raise
+                    except asyncpg.InterfaceError as exc:
+                        # Ending the transaction on a connection the server closed
+                        # (a restart, an idle-in-transaction timeout): asyncpg says "the
+                        # underlying connection is closed". The block's own error, if it
+                        # raised one, says more.
+                        if exc is raised_inside or not connection_closed(conn):
+                            raise
+                        if raised_inside is not None:
+                            raise raised_inside from raised_inside.__cause__
+                        raise connection_error(exc, self._target) from exc
             except LIVE_CONNECTION_ERRORS:
                 raise
             except CONNECTION_ERRORS as exc:
@@ -712,11 +747,18 @@ class DualModeLibrary:
 
     async def _probe(self, pool: asyncpg.Pool, max_wait: float) -> Health:
         started = time.perf_counter()
+        acquired = asyncio.Event()
         try:
-            await _bounded(_select_one(pool), max_wait)
+            await _bounded(_select_one(pool, acquired), max_wait)
         except (*CONNECT_ERRORS, asyncpg.InterfaceError) as exc:
-            error = self._connection_error(exc)
-            return Health(ok=False, reachable=False, latency_ms=None, error=str(error))
+            if acquired.is_set() or not isinstance(exc, TimeoutError):
+                error = str(self._connection_error(exc))
+            else:  # the application's queries hold every connection: not the server's fault
+                error = (
+                    f"no connection of the pool (max_size {pool.get_max_size()}) came free "
+                    f"within {max_wait:g} s: the server was not asked"
+                )
+            return Health(ok=False, reachable=False, latency_ms=None, error=error)
         latency_ms = round((time.perf_counter() - started) * 1000, 3)
         try:
             status: MigrationStatus = await _bounded(self._status(pool), max_wait)
@@ -825,7 +867,7 @@ class DualModeLibrary:
             try:
                 # Cut short, asyncpg's close() terminates the pool (its documented rule).
                 await asyncio.wait_for(pool.close(), max_wait)
-            except _WAIT_TIMEOUTS:
+            except WAIT_TIMEOUTS:
                 # A query still running, or a server or network that went silent: a
                 # graceful close would wait for it without end.
                 log.warning(
