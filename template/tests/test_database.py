@@ -8,7 +8,7 @@ create.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
@@ -107,23 +107,48 @@ async def _cut_by_the_server(db_lib: Library, tx: Any) -> None:
     await asyncio.sleep(0.05)
 
 
-@pytest.mark.parametrize("then", ["queries", "ends"])
+# Each call of the block once its connection is lost ("ends": none, then COMMIT).
+CALLS_AFTER_THE_CUT: dict[str, Callable[[Any], Awaitable[Any]]] = {
+    "fetch_one": lambda tx: tx.fetch_one(COUNT),
+    "fetch_all": lambda tx: tx.fetch_all(COUNT),
+    "fetch_value": lambda tx: tx.fetch_value(COUNT),
+    "execute": lambda tx: tx.execute(INSERT, 2, "after"),
+    "execute_many": lambda tx: tx.execute_many(INSERT, [(2, "after")]),
+}
+
+
+@pytest.mark.parametrize("then", [*CALLS_AFTER_THE_CUT, "ends"])
 async def test_a_transaction_whose_connection_the_server_closed_raises_the_connection_error(
     db_lib: Library, then: str
 ) -> None:
-    """Whether the block queries again or ends (COMMIT) after its connection was lost,
-    DatabaseConnectionError comes out, not asyncpg's "the underlying connection is
-    closed"; nothing is written and the instance goes on with a new connection."""
+    """Whichever call the block makes after its connection was lost, or if it just ends
+    (COMMIT), DatabaseConnectionError comes out, not asyncpg's "the underlying connection
+    is closed"; nothing is written and the instance goes on with a new connection."""
 
     async def lose_the_connection() -> None:
         async with db_lib.db.transaction() as tx:
             await tx.execute(INSERT, 1, "lost")
             await _cut_by_the_server(db_lib, tx)
-            if then == "queries":
-                await tx.fetch_value(COUNT)
+            if then in CALLS_AFTER_THE_CUT:
+                await CALLS_AFTER_THE_CUT[then](tx)
 
     with pytest.raises(errors.DatabaseConnectionError):
         await lose_the_connection()
+    assert await db_lib.db.fetch_value(COUNT) == 0
+
+
+async def test_a_misused_connection_in_a_transaction_keeps_the_drivers_error(
+    db_lib: Library,
+) -> None:
+    """Two calls at once on a transaction's one connection: asyncpg's InterfaceError
+    ("another operation is in progress") is the caller's bug, not a lost connection."""
+
+    async def both_at_once() -> None:
+        async with db_lib.db.transaction() as tx:
+            await asyncio.gather(tx.fetch_value("SELECT pg_sleep(0.05)"), tx.fetch_value(COUNT))
+
+    with pytest.raises(asyncpg.InterfaceError, match="another operation is in progress"):
+        await both_at_once()
     assert await db_lib.db.fetch_value(COUNT) == 0
 
 
