@@ -327,8 +327,14 @@ def test_a_server_that_refuses_the_connection_is_not_called_unreachable(
         f"{cause}{settings_hint if hint else ''}"
     )
     assert error.target == "host=h port=5432"
-    refused = asyncpg.InvalidPasswordError("password authentication failed for user app")
-    assert str(_bootstrap.connection_error(refused, "host=h")).startswith("cannot reach")
+    # A login refused (a wrong password, no such role or database) is the server's answer.
+    for login in (
+        asyncpg.InvalidPasswordError("password authentication failed for user app"),
+        asyncpg.InvalidCatalogNameError('database "nope" does not exist'),
+    ):
+        assert str(_bootstrap.connection_error(login, "host=h")) == (
+            f"PostgreSQL at host=h refused the connection: {type(login).__name__}: {login}"
+        )
 
 
 def test_a_short_password_or_a_public_name_is_not_looked_for_in_the_drivers_words() -> None:

@@ -304,6 +304,8 @@ def _reason(cause: BaseException, secret: str | None) -> tuple[bool, str]:
         reason += f" ({_POOLER_HINT})"
     elif isinstance(cause, asyncpg.ProtocolViolationError) and _STARTUP_REFUSED in str(cause):
         reason += f" ({_STARTUP_PARAMETERS_HINT})"
+    elif isinstance(cause, REFUSED_LOGINS):  # the server answered: no such role or database
+        refused = True
     elif isinstance(cause, asyncpg.PostgresError) and not isinstance(cause, CONNECTION_ERRORS):
         # The server answered and refused: a setting, a privilege, the database's state.
         refused = True
