@@ -8,6 +8,7 @@ import os
 import traceback
 from importlib.resources import files
 from typing import TYPE_CHECKING, Any, TypedDict
+from urllib.parse import urlsplit
 
 import asyncpg
 from pgdbm import AsyncDatabaseManager, DatabaseConfig
@@ -32,6 +33,13 @@ class PoolerOptions(TypedDict, total=False):
 POOLER_OPTIONS: PoolerOptions = (
     {"statement_cache_size": 0, "shared_pool_search_path": None} if TRANSACTION_POOLER else {}
 )
+
+
+def with_credentials(url: str, user: str, password: str) -> str:
+    """``url`` with other credentials (host, port, socket directory and options kept)."""
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    return parts._replace(netloc=f"{user}:{password}@{host}").geturl()
 
 
 async def create_host_pool(url: str, max_connections: int = 8) -> asyncpg.Pool:

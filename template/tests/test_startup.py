@@ -28,6 +28,7 @@ from .helpers import (
     create_host_pool,
     schema_exists,
     shipped_migrations,
+    with_credentials,
 )
 from .library import PACKAGE, Library, _bootstrap, errors, migrations_dir
 
@@ -369,7 +370,7 @@ async def test_a_start_up_whose_lock_connection_the_server_closed_still_finishes
     create_schema = _bootstrap.ensure_schema
     terminated: list[bool] = []
 
-    async def cut_the_lock_holder_first(pool: asyncpg.Pool, name: str) -> None:
+    async def cut_the_lock_holder_first(pool: asyncpg.Pool, name: str, first: str) -> None:
         terminated.append(
             await admin_pool.fetchval(
                 "SELECT bool_or(pg_terminate_backend(l.pid)) FROM pg_locks l"
@@ -379,7 +380,7 @@ async def test_a_start_up_whose_lock_connection_the_server_closed_still_finishes
             )
         )
         await asyncio.sleep(0.05)  # the event loop reads the server's goodbye
-        await create_schema(pool, name)
+        await create_schema(pool, name, first)
 
     monkeypatch.setattr(f"{PACKAGE}._dualmode.ensure_schema", cut_the_lock_holder_first)
     lib = make_lib()
@@ -387,6 +388,41 @@ async def test_a_start_up_whose_lock_connection_the_server_closed_still_finishes
     assert terminated == [True]
     assert await applied_migrations(admin_pool, schema) == shipped_migrations()
     assert (await lib.health()).ok
+
+
+async def test_a_role_that_may_not_create_the_schema_is_told_how_to_start(
+    mode: str, database_url: str, schema: str, admin_pool: asyncpg.Pool
+) -> None:
+    """A least-privilege role (no CREATE on the database) and no schema yet: start-up fails
+    with MigrationFailedError saying what to create, not asyncpg's bare refusal."""
+    role, password = f"lp_{secrets.token_hex(4)}", secrets.token_hex(8)
+    await admin_pool.execute(f"CREATE ROLE {role} LOGIN PASSWORD '{password}'")
+    url = with_credentials(database_url, role, password)
+    pool = None if mode == "standalone" else await create_host_pool(url, max_connections=2)
+    try:
+        lib = build(mode, url, pool, schema)
+        with pytest.raises(errors.MigrationFailedError) as error:
+            await lib.initialize()
+        first = shipped_migrations()[0]
+        assert error.value.filename == first
+        assert isinstance(error.value.__cause__, asyncpg.InsufficientPrivilegeError)
+        assert str(error.value) == (
+            f"migration {first} cannot run: schema {schema!r} does not exist, and creating "
+            f"it failed: InsufficientPrivilegeError: {error.value.__cause__}. Create it "
+            f'beforehand, owned by this role (CREATE SCHEMA "{schema}" AUTHORIZATION <role>), '
+            "or migrate with a role that may create it, on the primary if this server is a "
+            "read-only standby."
+        )
+        assert not await schema_exists(admin_pool, schema)
+        await admin_pool.execute(f'CREATE SCHEMA "{schema}" AUTHORIZATION {role}')
+        await lib.initialize()  # as the message says
+        assert await applied_migrations(admin_pool, schema) == shipped_migrations()
+        await lib.close()
+    finally:
+        if pool is not None:
+            await pool.close()
+        await admin_pool.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        await admin_pool.execute(f"DROP ROLE {role}")
 
 
 async def test_the_lock_is_held_by_an_open_transaction(

@@ -569,13 +569,24 @@ async def wait_for_pgdbm_lock(
         await asyncio.sleep(min(next(pauses), remaining))
 
 
-async def ensure_schema(pool: asyncpg.Pool, schema: str) -> None:
-    """Create ``schema`` unless it exists."""
+async def ensure_schema(pool: asyncpg.Pool, schema: str, first_pending: str) -> None:
+    """Create ``schema`` unless it exists; ``MigrationFailedError`` if the server refuses."""
     # CREATE SCHEMA IF NOT EXISTS needs the database CREATE privilege even when the
     # schema is already there; looking first lets a least-privilege role start up.
     async with pool.acquire() as conn:
-        if not await conn.fetchval("SELECT 1 FROM pg_namespace WHERE nspname = $1", schema):
+        if await conn.fetchval("SELECT 1 FROM pg_namespace WHERE nspname = $1", schema):
+            return
+        try:
             await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+        except (asyncpg.InsufficientPrivilegeError, asyncpg.ReadOnlySQLTransactionError) as exc:
+            raise MigrationFailedError(
+                f"migration {first_pending} cannot run: schema {schema!r} does not exist, "
+                f"and creating it failed: {type(exc).__name__}: {exc}. Create it beforehand, "
+                f'owned by this role (CREATE SCHEMA "{schema}" AUTHORIZATION <role>), or '
+                "migrate with a role that may create it, on the primary if this server is "
+                "a read-only standby.",
+                filename=first_pending,
+            ) from exc
 
 
 # ---------------------------------------------------------------- migration status

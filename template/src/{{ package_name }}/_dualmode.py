@@ -930,7 +930,7 @@ class DualModeLibrary:
                 status.raise_for_drift()
                 if not status.pending:
                     return MigrationReport(applied=(), pending=(), dry_run=False)
-                await ensure_schema(pool, self._schema)
+                await ensure_schema(pool, self._schema, status.pending[0])
                 await wait_for_pgdbm_lock(
                     pool,
                     self.module_name,

@@ -44,7 +44,8 @@ class NotInitializedError(LibraryError, RuntimeError):
 
 
 class InitLockTimeoutError(LibraryError, TimeoutError):
-    """Another process held the start-up lock for longer than ``init_timeout``."""
+    """The start-up lock did not come within ``init_timeout``: another process held it
+    (``holder`` says which), or other start-ups on the pool held its connections."""
 
     def __init__(self, message: str, *, holder: str | None) -> None:
         super().__init__(message)
