@@ -14,7 +14,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from .library import Library, errors
+from .library import Library, _bootstrap, errors
 
 MakeLib = Callable[..., Library]
 
@@ -101,10 +101,15 @@ async def test_a_database_error_is_the_drivers_own(db_lib: Library) -> None:
 
 async def _cut_by_the_server(db_lib: Library, tx: Any) -> None:
     # The backend serving the transaction is terminated (a failover, a restart, an
-    # idle-in-transaction timeout), and the event loop reads the server's goodbye.
+    # idle-in-transaction timeout), and the event loop reads the server's goodbye: from
+    # then on asyncpg answers each call with an InterfaceError.
     pid = await tx.fetch_value("SELECT pg_backend_pid()")
     await db_lib.db.fetch_value("SELECT pg_terminate_backend($1)", pid)
-    await asyncio.sleep(0.05)
+    for _ in range(500):
+        if _bootstrap.connection_closed(tx._executor):
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the terminated connection still looks open after 5 s")
 
 
 # Each call of the block once its connection is lost ("ends": none, then COMMIT).
@@ -132,9 +137,43 @@ async def test_a_transaction_whose_connection_the_server_closed_raises_the_conne
             if then in CALLS_AFTER_THE_CUT:
                 await CALLS_AFTER_THE_CUT[then](tx)
 
-    with pytest.raises(errors.DatabaseConnectionError):
+    with pytest.raises(errors.DatabaseConnectionError) as raised:
         await lose_the_connection()
+    # asyncpg's words for a closed connection, translated (not a query's own failure).
+    assert isinstance(raised.value.__cause__, asyncpg.InterfaceError)
     assert await db_lib.db.fetch_value(COUNT) == 0
+
+
+async def test_the_blocks_own_error_on_a_lost_connection_comes_out_whole(
+    db_lib: Library,
+) -> None:
+    """The block raised while its connection was gone: that error comes out, with the
+    exception it was handling, not the failed end of the transaction."""
+
+    async def fail_inside() -> None:
+        async with db_lib.db.transaction() as tx:
+            await _cut_by_the_server(db_lib, tx)
+            try:
+                raise KeyError("first")
+            except KeyError:
+                raise ValueError("the block's own") from None
+
+    with pytest.raises(ValueError, match="the block's own") as raised:
+        await fail_inside()
+    assert isinstance(raised.value.__context__, KeyError)
+    assert raised.value.__suppress_context__
+
+
+async def test_a_transactions_database_used_after_its_block_keeps_the_drivers_error(
+    db_lib: Library,
+) -> None:
+    """Calls on a transaction's Database once its block is over are the caller's bug (the
+    connection went back to the pool), not a lost connection."""
+    async with db_lib.db.transaction() as tx:
+        await tx.execute(INSERT, 1, "kept")
+    with pytest.raises(asyncpg.InterfaceError, match="released back to the pool"):
+        await tx.fetch_value(COUNT)
+    assert await db_lib.db.fetch_value(COUNT) == 1
 
 
 async def test_a_misused_connection_in_a_transaction_keeps_the_drivers_error(
@@ -145,7 +184,12 @@ async def test_a_misused_connection_in_a_transaction_keeps_the_drivers_error(
 
     async def both_at_once() -> None:
         async with db_lib.db.transaction() as tx:
-            await asyncio.gather(tx.fetch_value("SELECT pg_sleep(0.05)"), tx.fetch_value(COUNT))
+            slow = asyncio.ensure_future(tx.fetch_value("SELECT pg_sleep(0.05)"))
+            await asyncio.sleep(0)  # the slow one is on the wire
+            try:
+                await tx.fetch_value(COUNT)
+            finally:
+                await slow  # the block ends (and rolls back) once the connection is free
 
     with pytest.raises(asyncpg.InterfaceError, match="another operation is in progress"):
         await both_at_once()

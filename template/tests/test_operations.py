@@ -623,6 +623,31 @@ async def _through(proxy: TcpProxy, mode: str, schema: str) -> tuple[Library, as
     return Library(db_manager=AsyncDatabaseManager(pool=pool, schema=schema)), pool
 
 
+async def test_health_of_a_pool_reconnecting_to_a_silent_server_says_it_cannot_reach_it(
+    mode: str, proxy: TcpProxy, schema: str
+) -> None:
+    """The pool's connections were cut (a failover) and the server now answers nothing:
+    the probe, waiting for a new connection, says the server cannot be reached, not that
+    the application holds the pool's connections."""
+    lib, pool = await _through(proxy, mode, schema)
+    try:
+        await lib.initialize()
+        await proxy.stop()  # cuts every connection
+        proxy.silent = True
+        await proxy.start(proxy.port)
+        await asyncio.sleep(0.05)  # the event loop reads the cuts
+        health = await lib.health(max_wait=0.15)
+    finally:
+        await proxy.stop()
+        await lib.close()
+        if pool is not None:
+            pool.terminate()
+    assert (health.ok, health.reachable, health.latency_ms) == (False, False, None)
+    assert health.error is not None
+    assert health.error.startswith(f"cannot reach PostgreSQL at host=127.0.0.1 port={proxy.port}")
+    assert health.error.endswith("TimeoutError: no answer within 0.15 s")
+
+
 async def test_health_of_a_server_that_never_answers_gives_up_after_max_wait(
     mode: str, proxy: TcpProxy, schema: str, caplog: pytest.LogCaptureFixture
 ) -> None:

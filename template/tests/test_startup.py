@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import itertools
 import multiprocessing
 import multiprocessing.queues
@@ -11,9 +12,11 @@ import queue
 import random
 import re
 import secrets
+import shutil
 import sys
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from importlib.resources import files
 from pathlib import Path
 
 import asyncpg
@@ -306,19 +309,48 @@ async def test_start_up_goes_on_soon_after_pgdbms_lock_is_freed(
     assert await applied_migrations(admin_pool, schema) == shipped_migrations()
 
 
+@pytest.fixture
+def another_library(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[type[Library]]:
+    """The class of a second library made from this template: this package copied under
+    another name (its own module, migrations and start-up code)."""
+    name = f"{PACKAGE}_twin"
+    shutil.copytree(
+        Path(str(files(PACKAGE))), tmp_path / name, ignore=shutil.ignore_patterns("__pycache__")
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    core = importlib.import_module(f"{name}.core")
+    try:
+        yield getattr(core, Library.__name__)
+    finally:
+        for module in [m for m in sys.modules if m == name or m.startswith(f"{name}.")]:
+            del sys.modules[module]
+
+
 async def test_libraries_starting_together_on_a_two_connection_host_pool_all_start(
-    database_url: str, schema_factory: Callable[[], str], admin_pool: asyncpg.Pool
+    database_url: str,
+    schema_factory: Callable[[], str],
+    admin_pool: asyncpg.Pool,
+    another_library: type[Library],
 ) -> None:
     """Three schemas, so three start-up locks, on a host pool of two connections: each
-    holder needs a second connection, so no more than one may pin one at a time."""
-    schemas = [schema_factory() for _ in range(3)]
+    holder needs a second connection, so no more than one may pin one at a time, whichever
+    library (package) it belongs to."""
     pool = await create_host_pool(database_url, max_connections=2)
     try:
-        libs = [build("shared", database_url, pool, name, init_timeout=10) for name in schemas]
+        libs = [
+            *(build("shared", database_url, pool, schema_factory(), init_timeout=10) for _ in "ab"),
+            another_library(
+                db_manager=AsyncDatabaseManager(pool=pool, schema=schema_factory()),
+                init_timeout=10,
+            ),
+        ]
+        assert type(libs[2]).__module__ != Library.__module__
         await asyncio.wait_for(asyncio.gather(*(lib.initialize() for lib in libs)), 10)
-        for lib, name in zip(libs, schemas, strict=True):
+        for lib in libs:
             assert lib.initialized
-            assert await applied_migrations(admin_pool, name) == shipped_migrations()
+            assert (await lib.migration_status()).up_to_date
+        for lib in libs[:2]:
+            assert await applied_migrations(admin_pool, lib.schema) == shipped_migrations()
     finally:
         await pool.close()
     assert _bootstrap._HOLDERS == {}  # nothing kept per pool once start-ups are done
@@ -337,7 +369,10 @@ async def test_a_start_up_left_no_connection_by_others_gives_up_after_init_timeo
     try:
         first = build("shared", database_url, pool, schema, init_timeout=10)
         waiting = asyncio.create_task(first.initialize())
-        await asyncio.sleep(0.1)
+        for _ in range(500):  # until it holds the pool's one slot (waiting for pgdbm's lock)
+            if id(pool) in _bootstrap._HOLDERS and _bootstrap._HOLDERS[id(pool)][0].locked():
+                break
+            await asyncio.sleep(0.01)
         assert not waiting.done()
         second = build("shared", database_url, pool, schema_factory(), init_timeout=0.2)
         started = asyncio.get_running_loop().time()
@@ -348,8 +383,8 @@ async def test_a_start_up_left_no_connection_by_others_gives_up_after_init_timeo
         assert str(error.value) == (
             f"gave up waiting 0.2 s (init_timeout) for the start-up lock "
             f"'{second.module_name}:initialize': the pool's connections (max_size 2) stayed "
-            "pinned by start-ups of other schemas in this process. Give the pool more "
-            "connections, or start the libraries one after another."
+            "pinned by other start-ups in this process. Give the pool more connections, or "
+            "start the libraries one after another."
         )
         await held_pgdbm_lock.execute("ROLLBACK")
         await asyncio.wait_for(waiting, 10)

@@ -457,15 +457,29 @@ def connection_closed(connection: asyncpg.Connection) -> bool:
     return closed
 
 
-@dataclass
-class _Holders:
-    slots: asyncio.Semaphore
-    users: int = 0
+# Start-ups trying or holding a start-up lock, per pool: [its slots, how many use them].
+# Keyed by id (asyncpg's pools take no weak references); an entry lives only while a
+# start-up on its pool runs. Every library made from this template shares it, whatever its
+# package or template version: it lives on pgdbm's module, which they all import, and its
+# shape (a dict of [asyncio.Semaphore, int] lists) must never change.
+_HOLDERS: dict[int, list[Any]] = vars(pgdbm).setdefault("_copier_pgdbm_start_up_slots", {})
 
 
-# Start-ups of this process trying or holding a start-up lock, per pool (by id: asyncpg's
-# pools take no weak references; an entry lives only while a start-up on its pool runs).
-_HOLDERS: dict[int, _Holders] = {}
+async def _acquired_within(slots: asyncio.Semaphore, seconds: float) -> bool:
+    # Not asyncio.wait_for: before Python 3.12 it can return the acquire's result although
+    # its caller was cancelled meanwhile, and a cancelled start-up would go on.
+    acquiring = asyncio.ensure_future(slots.acquire())
+    try:
+        await asyncio.wait({acquiring}, timeout=seconds)
+    except BaseException:
+        if acquiring.done() and not acquiring.cancelled():  # acquired as the cancel came
+            slots.release()
+        acquiring.cancel()
+        raise
+    if acquiring.done():
+        return True
+    acquiring.cancel()  # a slot handed to it meanwhile is given back by acquire() itself
+    return False
 
 
 @asynccontextmanager
@@ -476,33 +490,26 @@ async def _holder_slot(
     # libraries starting together on one host pool (several schemas, so several locks)
     # would otherwise each pin one until none is left for the second, and wait for ever.
     # At most max_size - 1 hold a lock at once, so one connection always goes round.
-    holders = _HOLDERS.setdefault(
-        id(pool), _Holders(asyncio.Semaphore(max(1, pool.get_max_size() - 1)))
-    )
-    holders.users += 1
+    holders = _HOLDERS.setdefault(id(pool), [asyncio.Semaphore(max(1, pool.get_max_size() - 1)), 0])
+    slots: asyncio.Semaphore = holders[0]
+    holders[1] += 1
     try:
-        if holders.slots.locked():
-            remaining = max(0.0, deadline - asyncio.get_running_loop().time())
-            try:
-                await asyncio.wait_for(holders.slots.acquire(), remaining)
-            except WAIT_TIMEOUTS:
-                raise InitLockTimeoutError(
-                    f"gave up waiting {give_up_after:g} s (init_timeout) for the start-up "
-                    f"lock {key!r}: the pool's connections (max_size "
-                    f"{pool.get_max_size()}) stayed pinned by start-ups of other schemas in "
-                    "this process. Give the pool more connections, or start the libraries "
-                    "one after another.",
-                    holder=None,
-                ) from None
-        else:
-            await holders.slots.acquire()  # free: returns at once
+        remaining = max(0.0, deadline - asyncio.get_running_loop().time())
+        if not await _acquired_within(slots, remaining):
+            raise InitLockTimeoutError(
+                f"gave up waiting {give_up_after:g} s (init_timeout) for the start-up lock "
+                f"{key!r}: the pool's connections (max_size {pool.get_max_size()}) stayed "
+                "pinned by other start-ups in this process. Give the pool more connections, "
+                "or start the libraries one after another.",
+                holder=None,
+            )
         try:
             yield
         finally:
-            holders.slots.release()
+            slots.release()
     finally:
-        holders.users -= 1
-        if not holders.users:
+        holders[1] -= 1
+        if not holders[1]:
             del _HOLDERS[id(pool)]
 
 
@@ -535,10 +542,13 @@ async def init_lock(pool: asyncpg.Pool, key: str, *, give_up_after: float) -> As
             finally:
                 # Nothing was written on this connection: rolling back ends the
                 # transaction and releases the lock. A connection the server closed (a
-                # restart mid-migration) released it already, and its rollback would
-                # only hide why the body failed.
-                if not connection_closed(conn):
+                # restart mid-migration) released it already, and failing to roll back
+                # there would only hide how the body ended.
+                try:
                     await transaction.rollback()
+                except (*CONNECTION_ERRORS, asyncpg.InterfaceError):
+                    if not connection_closed(conn):
+                        raise
         remaining = deadline - loop.time()
         if remaining <= 0:
             raise _lock_timeout(key, give_up_after, await lock_holder(pool, key))

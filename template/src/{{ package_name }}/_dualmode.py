@@ -275,7 +275,7 @@ class Database:
     driver's own.
     """
 
-    __slots__ = ("_executor", "_manager", "_qualified", "_target")
+    __slots__ = ("_ended", "_executor", "_manager", "_qualified", "_target")
 
     def __init__(
         self,
@@ -288,14 +288,18 @@ class Database:
         self._executor = executor  # an asyncpg Pool, or a Connection inside a transaction
         self._target = target
         self._qualified = {} if qualified is None else qualified
+        self._ended = False  # a transaction's, once its block is over
 
     def _lost(self, exc: BaseException) -> bool:
         # asyncpg's InterfaceError is a misuse (another operation in progress, a closed
-        # pool), unless the server closed the connection a transaction runs on: the pool
-        # has taken it back, and each call on it says "released back to the pool".
+        # pool, a transaction's Database used after its block), unless the server closed
+        # the connection a transaction runs on: the pool has taken it back, and each call
+        # on it says "released back to the pool".
         if not isinstance(exc, asyncpg.InterfaceError):
             return True
-        return not isinstance(self._executor, asyncpg.Pool) and connection_closed(self._executor)
+        if self._ended or isinstance(self._executor, asyncpg.Pool):
+            return False
+        return connection_closed(self._executor)
 
     def _sql(self, query: str) -> str:
         try:
@@ -368,25 +372,30 @@ class Database:
             # Only a connection lost while acquiring, beginning or ending the transaction is
             # translated: what the caller's block raises (an OSError of its own) is theirs.
             raised_inside: BaseException | None = None
+            lost_at_end: asyncpg.InterfaceError | None = None
             try:
                 async with self._executor.acquire() as conn:
+                    inner = Database(self._manager, conn, self._target, self._qualified)
                     try:
                         async with conn.transaction():
                             try:
-                                yield Database(self._manager, conn, self._target, self._qualified)
+                                yield inner
                             except BaseException as exc:
                                 raised_inside = exc
                                 raise
+                            finally:
+                                inner._ended = True
                     except asyncpg.InterfaceError as exc:
                         # Ending the transaction on a connection the server closed
                         # (a restart, an idle-in-transaction timeout): asyncpg says "the
-                        # underlying connection is closed". The block's own error, if it
-                        # raised one, says more.
+                        # underlying connection is closed".
                         if exc is raised_inside or not connection_closed(conn):
                             raise
+                        lost_at_end = exc
+                    if lost_at_end is not None:
                         if raised_inside is not None:
-                            raise raised_inside from raised_inside.__cause__
-                        raise connection_error(exc, self._target) from exc
+                            raise raised_inside  # the block's own error says more
+                        raise connection_error(lost_at_end, self._target) from lost_at_end
             except LIVE_CONNECTION_ERRORS:
                 raise
             except CONNECTION_ERRORS as exc:
@@ -751,7 +760,9 @@ class DualModeLibrary:
         try:
             await _bounded(_select_one(pool, acquired), max_wait)
         except (*CONNECT_ERRORS, asyncpg.InterfaceError) as exc:
-            if acquired.is_set() or not isinstance(exc, TimeoutError):
+            busy = pool.get_size() >= pool.get_max_size() and not pool.get_idle_size()
+            if acquired.is_set() or not isinstance(exc, TimeoutError) or not busy:
+                # (A pool with room may have been connecting to a silent server.)
                 error = str(self._connection_error(exc))
             else:  # the application's queries hold every connection: not the server's fault
                 error = (

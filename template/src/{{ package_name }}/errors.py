@@ -29,7 +29,8 @@ def _remade(cls: type[LibraryError], args: tuple[Any, ...]) -> LibraryError:
 
 
 class DatabaseConnectionError(LibraryError):
-    """PostgreSQL could not be reached, in either mode; the driver's error is chained.
+    """PostgreSQL could not be reached, refused the connection or dropped it, in either
+    mode; the driver's error is chained.
 
     The message names host, port and database, never the password.
     """
