@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -143,7 +144,9 @@ def test_a_refused_connection_string_names_where_it_came_from(
     )
 
 
-@pytest.mark.parametrize("flag", ["--timeout", "--connect-timeout"])
+@pytest.mark.parametrize(
+    "flag", ["--timeout", "--connect-timeout", "--statement-timeout", "--lock-timeout"]
+)
 @pytest.mark.parametrize("bad", ["nan", "inf", "0", "-1", "soon"])
 def test_timeouts_must_be_positive_numbers_of_seconds(
     flag: str, bad: str, capsys: pytest.CaptureFixture[str]
@@ -296,10 +299,12 @@ def test_the_command_opens_a_small_pool_with_the_options_given(
     pooler = ["--transaction-pooler"] if TRANSACTION_POOLER else []
     assert _cli.main(Recording, [*pooler, "--dsn", database_url, "status"]) in (0, 1)
     options = ["--schema", schema, "--timeout", "7", "--connect-timeout", "9"]
-    options.append("--transaction-pooler")
+    options += ["--statement-timeout", "600", "--lock-timeout", "0.25", "--transaction-pooler"]
     assert _cli.main(Recording, ["--dsn", database_url, *options, "status"]) == 1
     capsys.readouterr()
     small = {"min_connections": 1, "max_connections": 2, "retry_attempts": 1}
+    # No statement timeout (0) and pgdbm's lock timeout unless asked.
+    default_timeouts = {"statement_timeout_ms": 0, "lock_timeout_ms": 5000}
     through_pooler = {"statement_cache_size": 0, "shared_pool_search_path": None}
     assert seen == [
         {
@@ -308,6 +313,7 @@ def test_the_command_opens_a_small_pool_with_the_options_given(
             "init_timeout": 60.0,
             "connect_timeout": None,  # the class's default
             **small,
+            **default_timeouts,
             **(through_pooler if TRANSACTION_POOLER else {}),
         },
         {
@@ -316,9 +322,41 @@ def test_the_command_opens_a_small_pool_with_the_options_given(
             "init_timeout": 7.0,
             "connect_timeout": 9.0,
             **small,
+            "statement_timeout_ms": 600_000,
+            "lock_timeout_ms": 250,
             **through_pooler,
         },
     ]
+
+
+async def test_migrate_runs_its_migrations_without_a_statement_timeout(
+    database_url: str,
+    schema: str,
+    admin_pool: asyncpg.Pool,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The release step's migrations see no statement_timeout (an index build or backfill
+    may take long) and pgdbm's lock timeout, or the ones given, on a direct connection.
+    (PgBouncer drops these startup parameters: there the role's settings apply.)"""
+    migrations = tmp_path / "migrations"
+    migrations.mkdir()
+    (migrations / "001_seen.sql").write_text(
+        "CREATE TABLE {{tables.seen}} AS SELECT current_setting('statement_timeout') AS st,"
+        " current_setting('lock_timeout') AS lt;\n"
+    )
+    monkeypatch.setattr(f"{PACKAGE}._dualmode.migrations_dir", lambda _: migrations)
+    pooler = ["--transaction-pooler"] if TRANSACTION_POOLER else []
+    for extra, expected in (([], ("0", "5s")), (["--statement-timeout", "90"], ("90s", "5s"))):
+        target = f"{schema}_{len(extra)}"
+        command = [*pooler, "--dsn", database_url, "--schema", target, *extra, "migrate"]
+        assert await asyncio.to_thread(_cli.main, Library, command) == 0
+        seen = await admin_pool.fetchrow(f'SELECT st, lt FROM "{target}".seen')
+        if not TRANSACTION_POOLER:
+            assert (seen["st"], seen["lt"]) == expected
+        await admin_pool.execute(f'DROP SCHEMA "{target}" CASCADE')
+    assert "applied  001_seen.sql" in capsys.readouterr().out
 
 
 async def test_migrate_gives_up_after_timeout_while_another_process_migrates(

@@ -603,6 +603,32 @@ async def test_unqualified_table_in_a_migration_points_to_the_placeholder(
     assert "unqualified here: tags" in str(error.value)
 
 
+async def test_a_migration_outside_a_transaction_builds_its_index_concurrently(
+    make_lib: MakeLib,
+    schema: str,
+    admin_pool: asyncpg.Pool,
+    migrations_folder: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A `-- pgdbm:no-transaction` migration (CREATE INDEX CONCURRENTLY) under the start-up
+    lock: the lock's open transaction holds no snapshot, which the build would wait for
+    while the lock waits for the build (until lock_timeout, leaving an invalid index)."""
+    (migrations_folder / "001_items.sql").write_text(
+        "CREATE TABLE {{tables.items}} (id INT PRIMARY KEY, note TEXT);\n"
+    )
+    (migrations_folder / "002_items_note.sql").write_text(
+        "-- pgdbm:no-transaction\n"
+        "CREATE INDEX CONCURRENTLY items_note_idx ON {{tables.items}} (note);\n"
+    )
+    monkeypatch.setattr(f"{PACKAGE}._dualmode.migrations_dir", lambda _: migrations_folder)
+    await asyncio.wait_for(make_lib(init_timeout=10).initialize(), 20)
+    valid = await admin_pool.fetchval(
+        "SELECT indisvalid FROM pg_index WHERE indexrelid = $1::regclass",
+        f'"{schema}".items_note_idx',
+    )
+    assert valid is True
+
+
 @pytest.fixture
 def make_package(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., str]]:
     """Importable packages whose migrations/ folder holds the given files."""

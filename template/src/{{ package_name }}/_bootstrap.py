@@ -532,11 +532,14 @@ async def init_lock(pool: asyncpg.Pool, key: str, *, give_up_after: float) -> As
             transaction = conn.transaction()
             await transaction.start()
             try:
-                # The transaction idles while other connections migrate: a server-side
-                # idle timeout must not end it (and release the lock) half-way through.
-                await conn.execute("SET LOCAL idle_in_transaction_session_timeout = 0")
-                locked = await conn.fetchval(_TRY_LOCK, key)
-                if locked:
+                if await conn.fetchval(_TRY_LOCK, key):
+                    # The transaction idles while other connections migrate: a server-side
+                    # idle timeout must not end it (and release the lock) half-way through.
+                    # Sent last and by the simple protocol (no arguments): the extended
+                    # protocol's query above leaves the transaction holding a snapshot
+                    # (backend_xmin), which a CREATE INDEX CONCURRENTLY in a migration would
+                    # wait for while this transaction waits for the migration.
+                    await conn.execute("SET LOCAL idle_in_transaction_session_timeout = 0")
                     yield
                     return
             finally:

@@ -34,6 +34,10 @@ def _seconds(text: str) -> float:
     return seconds
 
 
+def _ms(seconds: float | None) -> int:
+    return 0 if seconds is None else max(1, round(seconds * 1000))
+
+
 def _options(library: type[DualModeLibrary], env_var: str) -> _Parser:
     # Given before or after the command (`--schema s migrate`, `migrate --schema s`). No
     # defaults here (SUPPRESS), or the command's parser would reset what came before it:
@@ -58,6 +62,17 @@ def _options(library: type[DualModeLibrary], env_var: str) -> _Parser:
         type=_seconds,
         help="seconds to wait for the server to answer, through PgBouncer too (default: 60)",
     )
+    options.add_argument(
+        "--statement-timeout",
+        type=_seconds,
+        help="seconds a migration's statement may run (default: no limit, whatever the role's)",
+    )
+    options.add_argument(
+        "--lock-timeout",
+        type=_seconds,
+        help="seconds a migration may wait for a table lock, queueing queries behind it "
+        "(default: 5)",
+    )
     return options
 
 
@@ -80,6 +95,8 @@ def _parser(library: type[DualModeLibrary], env_var: str) -> argparse.ArgumentPa
         transaction_pooler=False,
         timeout=60.0,
         connect_timeout=None,
+        statement_timeout=None,
+        lock_timeout=5.0,
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands.add_parser(
@@ -102,7 +119,17 @@ def _print_status(status: MigrationStatus, out: TextIO) -> None:
 
 
 async def _run(library: type[DualModeLibrary], args: argparse.Namespace, dsn: str) -> int:
-    options: PoolOptions = {"min_connections": 1, "max_connections": 2, "retry_attempts": 1}
+    options: PoolOptions = {
+        "min_connections": 1,
+        "max_connections": 2,
+        "retry_attempts": 1,
+        # A release step's index build or backfill may run long: no statement_timeout
+        # unless asked for (the library's default, pgdbm's 60 s, would cut it), sent as 0
+        # so that the role's own setting does not apply either. The lock timeout stays: a
+        # migration queueing for a table lock holds up the application's queries behind it.
+        "statement_timeout_ms": _ms(args.statement_timeout),
+        "lock_timeout_ms": _ms(args.lock_timeout),
+    }
     if args.transaction_pooler:
         options["statement_cache_size"] = 0
         options["shared_pool_search_path"] = None
