@@ -299,7 +299,8 @@ def test_the_command_opens_a_small_pool_with_the_options_given(
     pooler = ["--transaction-pooler"] if TRANSACTION_POOLER else []
     assert _cli.main(Recording, [*pooler, "--dsn", database_url, "status"]) in (0, 1)
     options = ["--schema", schema, "--timeout", "7", "--connect-timeout", "9"]
-    options += ["--statement-timeout", "600", "--lock-timeout", "0.25", "--transaction-pooler"]
+    # 0.4 ms rounds to 0, which PostgreSQL reads as "no limit": 1 ms is sent instead.
+    options += ["--statement-timeout", "600", "--lock-timeout", "0.0004", "--transaction-pooler"]
     assert _cli.main(Recording, ["--dsn", database_url, *options, "status"]) == 1
     capsys.readouterr()
     small = {"min_connections": 1, "max_connections": 2, "retry_attempts": 1}
@@ -323,7 +324,7 @@ def test_the_command_opens_a_small_pool_with_the_options_given(
             "connect_timeout": 9.0,
             **small,
             "statement_timeout_ms": 600_000,
-            "lock_timeout_ms": 250,
+            "lock_timeout_ms": 1,
             **through_pooler,
         },
     ]
@@ -681,6 +682,31 @@ async def test_health_of_a_pool_reconnecting_to_a_silent_server_says_it_cannot_r
         if pool is not None:
             pool.terminate()
     assert (health.ok, health.reachable, health.latency_ms) == (False, False, None)
+    assert health.error is not None
+    assert health.error.startswith(f"cannot reach PostgreSQL at host=127.0.0.1 port={proxy.port}")
+    assert health.error.endswith("TimeoutError: no answer within 0.15 s")
+
+
+async def test_health_of_a_full_pool_whose_probe_got_no_answer_says_it_cannot_reach_it(
+    proxy: TcpProxy, schema: str
+) -> None:
+    """The application holds one of the host pool's two connections and the probe the
+    other when the server goes silent: the probe was answered nothing, so the server
+    cannot be reached (not: no connection came free)."""
+    pool = await create_host_pool(proxy.url(), max_connections=2)
+    lib = Library(db_manager=AsyncDatabaseManager(pool=pool, schema=schema))
+    try:
+        await lib.initialize()
+        # Held until the end (terminated with the pool): giving it back would reset it,
+        # a round trip the silent server never answers.
+        await pool.acquire()
+        proxy.silent = True
+        health = await lib.health(max_wait=0.15)
+        assert (pool.get_size(), pool.get_idle_size()) == (2, 0)  # full, as it was
+    finally:
+        await proxy.stop()
+        pool.terminate()
+    assert (health.ok, health.reachable) == (False, False)
     assert health.error is not None
     assert health.error.startswith(f"cannot reach PostgreSQL at host=127.0.0.1 port={proxy.port}")
     assert health.error.endswith("TimeoutError: no answer within 0.15 s")

@@ -386,8 +386,21 @@ async def test_a_start_up_left_no_connection_by_others_gives_up_after_init_timeo
             "pinned by other start-ups in this process. Give the pool more connections, or "
             "start the libraries one after another."
         )
+        # A start-up cancelled while it waits for the slot (a shutdown) takes nothing away.
+        third = build("shared", database_url, pool, schema_factory(), init_timeout=10)
+        cancelled = asyncio.create_task(third.initialize())
+        for _ in range(500):
+            if _bootstrap._HOLDERS[id(pool)][1] == 2:  # it counts itself among the users
+                break
+            await asyncio.sleep(0.01)
+        cancelled.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await cancelled
+        slots, users = _bootstrap._HOLDERS[id(pool)]
+        assert (slots.locked(), users) == (True, 1)  # the first start-up's, and only it
         await held_pgdbm_lock.execute("ROLLBACK")
         await asyncio.wait_for(waiting, 10)
+        assert _bootstrap._HOLDERS == {}
         await second.initialize()  # the pool is free again
         assert await applied_migrations(admin_pool, second.schema) == shipped_migrations()
     finally:

@@ -465,23 +465,6 @@ def connection_closed(connection: asyncpg.Connection) -> bool:
 _HOLDERS: dict[int, list[Any]] = vars(pgdbm).setdefault("_copier_pgdbm_start_up_slots", {})
 
 
-async def _acquired_within(slots: asyncio.Semaphore, seconds: float) -> bool:
-    # Not asyncio.wait_for: before Python 3.12 it can return the acquire's result although
-    # its caller was cancelled meanwhile, and a cancelled start-up would go on.
-    acquiring = asyncio.ensure_future(slots.acquire())
-    try:
-        await asyncio.wait({acquiring}, timeout=seconds)
-    except BaseException:
-        if acquiring.done() and not acquiring.cancelled():  # acquired as the cancel came
-            slots.release()
-        acquiring.cancel()
-        raise
-    if acquiring.done():
-        return True
-    acquiring.cancel()  # a slot handed to it meanwhile is given back by acquire() itself
-    return False
-
-
 @asynccontextmanager
 async def _holder_slot(
     pool: asyncpg.Pool, key: str, deadline: float, give_up_after: float
@@ -494,15 +477,24 @@ async def _holder_slot(
     slots: asyncio.Semaphore = holders[0]
     holders[1] += 1
     try:
-        remaining = max(0.0, deadline - asyncio.get_running_loop().time())
-        if not await _acquired_within(slots, remaining):
-            raise InitLockTimeoutError(
-                f"gave up waiting {give_up_after:g} s (init_timeout) for the start-up lock "
-                f"{key!r}: the pool's connections (max_size {pool.get_max_size()}) stayed "
-                "pinned by other start-ups in this process. Give the pool more connections, "
-                "or start the libraries one after another.",
-                holder=None,
-            )
+        loop = asyncio.get_running_loop()
+        pauses = _pauses(0.005)
+        # Polled, like the lock itself, rather than awaited: acquire() below then returns
+        # without suspending, so a cancel can never land between taking a slot and the
+        # try that gives it back.
+        while slots.locked():
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise InitLockTimeoutError(
+                    f"gave up waiting {give_up_after:g} s (init_timeout) for the start-up "
+                    f"lock {key!r}: the pool's connections (max_size "
+                    f"{pool.get_max_size()}) stayed pinned by other start-ups in this "
+                    "process. Give the pool more connections, or start the libraries one "
+                    "after another.",
+                    holder=None,
+                )
+            await asyncio.sleep(min(next(pauses), remaining))
+        await slots.acquire()
         try:
             yield
         finally:
