@@ -340,7 +340,7 @@ def test_a_controller_replaces_a_stale_hand_off_and_removes_its_own(
     assert list(tmp_path.iterdir()) == []
 
 
-def test_auto_starts_one_worker_per_core_up_to_three(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_auto_starts_two_workers_per_core_up_to_three(monkeypatch: pytest.MonkeyPatch) -> None:
     """`-n auto` on a big machine stays within the embedded server's 100 connections (about
     25 per worker), counting the CPUs this process may use; PYTEST_XDIST_AUTO_NUM_WORKERS
     is left to pytest-xdist."""
@@ -351,6 +351,6 @@ def test_auto_starts_one_worker_per_core_up_to_three(monkeypatch: pytest.MonkeyP
     for cpus in (1, 2, 3, 16):
         monkeypatch.setattr(os, "sched_getaffinity", lambda pid, cpus=cpus: set(range(cpus)))
         workers[cpus] = plugin.pytest_xdist_auto_num_workers(config=None)
-    assert workers == {1: 1, 2: 2, 3: 3, 16: 3}
+    assert workers == {1: 2, 2: 3, 3: 3, 16: 3}
     monkeypatch.setenv("PYTEST_XDIST_AUTO_NUM_WORKERS", "8")
     assert plugin.pytest_xdist_auto_num_workers(config=None) is None

@@ -8,6 +8,7 @@ see when the server goes down, while the real server keeps serving the other tes
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 
@@ -24,6 +25,8 @@ class TcpProxy:
         self.password = unquote(parts.password or "")
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+        self._none_open = asyncio.Event()  # set while _writers is empty
+        self._none_open.set()
         self.port = 0
         self.silent = False  # True: connections stay open, but nothing goes through
         # True: the client's messages go through, the server's answers do not: a pooler
@@ -41,6 +44,13 @@ class TcpProxy:
 
     def open_connections(self) -> int:
         """Ends of the connections open through the proxy: two each, client's and server's."""
+        return len(self._writers)
+
+    async def open_connections_once_closed(self, within: float = 5.0) -> int:
+        """open_connections() once it is 0, or after ``within`` seconds: the proxy sees a
+        socket close a few loop turns after its client has let go of it."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._none_open.wait(), within)
         return len(self._writers)
 
     async def start(self, port: int = 0) -> TcpProxy:
@@ -69,6 +79,7 @@ class TcpProxy:
         # outlive the test, to be reported unclosed (ResourceWarning) in a later one.
         ends = [writer]
         self._writers.add(writer)
+        self._none_open.clear()
         try:
             up_reader, up_writer = await self._open_upstream()
             ends.append(up_writer)
@@ -83,6 +94,8 @@ class TcpProxy:
             for end in ends:
                 self._writers.discard(end)
                 end.transport.abort()
+            if not self._writers:
+                self._none_open.set()
 
     async def _pipe(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, answers: bool = False
