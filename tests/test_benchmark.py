@@ -33,7 +33,9 @@ def run_benchmark(script: str, *args: str) -> str:
 @pytest.mark.generated_suite
 def test_benchmark_prints_medians_and_ratios() -> None:
     """A short run prints a median for each fixture kind and a ratio against pgdbm's."""
-    out = run_benchmark("fixture_overhead.py", "--rounds", "3", "--marginal")
+    out = run_benchmark(
+        "fixture_overhead.py", "--rounds", "3", "--marginal", "--marginal-rounds", "1"
+    )
     medians = re.findall(r"^  (?!isolation).+ (\d+\.\d\d) ms$", out, re.MULTILINE)
     overheads = re.findall(r"^  isolation overhead, .+ (-?\d+\.\d\d) ms$", out, re.M)
     ratios = re.findall(r"^  ratio pgdbm / .+ (\d+\.\d) x$", out, re.MULTILINE)
