@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import re
 import subprocess
 import sys
@@ -22,6 +23,7 @@ from copier.errors import InvalidConfigFileError
 from tests import copier_memo, jinja_cache
 from tests.support import (
     CUSTOM_ANSWERS,
+    INSTALL_VARIANTS,
     PYTHON_FLOORS,
     PYTHON_NEWEST,
     REPO,
@@ -370,6 +372,43 @@ def test_rendered_project_type_checks_against_the_newest_python(
     )  # fmt: skip
     assert proc.returncode == 0, f"{proc.stdout}\n{proc.stderr}"
     assert "no issues found" in proc.stdout
+
+
+def _code_shapes(project: Path) -> dict[str, str]:
+    """Each Python file of the package and its tests as a syntax tree, the project's class
+    and package names put back to the defaults' and every string emptied: the statements
+    and branches coverage measures, without names and prose."""
+    answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    package = answers["package_name"]
+    shapes = {}
+    for path in sorted(
+        [*(project / "src" / package).rglob("*.py"), *(project / "tests").rglob("*.py")]
+    ):
+        text = path.read_text()
+        for name, default in ((answers["class_name"], "MyLibrary"), (package, "my_library")):
+            text = re.sub(rf"\b{name}\b", default, text)
+        tree = ast.parse(text)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                node.value = ""
+        shapes[str(path.relative_to(project)).replace(package, "my_library")] = ast.dump(tree)
+    return shapes
+
+
+@pytest.mark.parametrize("variant", sorted(set(INSTALL_VARIANTS) - {"defaults"}))
+def test_installed_variants_have_the_defaults_code_but_for_names(
+    generate: Callable[..., Path], variant: str
+) -> None:
+    """tests/test_generated_projects.py measures coverage on the default variant's suite
+    only: the other installed variants' code must be the same, names and strings apart.
+    A template change that makes it differ (an ``{% if %}`` on the Python floor, say) fails
+    here: measure that variant's coverage too."""
+    default = _code_shapes(generate({}, name="shapes-defaults"))
+    shapes = _code_shapes(generate(INSTALL_VARIANTS[variant], name=f"shapes-{variant}"))
+    assert "src/my_library/_dualmode.py" in default
+    assert shapes.keys() == default.keys()
+    differ = [path for path in default if shapes[path] != default[path]]
+    assert differ == []
 
 
 def test_ci_workflow_tests_each_python_and_checks_for_template_updates(
