@@ -17,7 +17,9 @@ The score counts, per mutant that the tests ran against:
 - killed: a test failed (also by reaching mutation_plugin.py's per-test time limit: a
   mutant that makes start-up wait forever);
 - survived: every test passed (also "no tests": no test runs the function);
-- equivalent: a survivor listed in equivalents.txt (the same behaviour as the original).
+- equivalent: a mutant listed in equivalents.txt (the same behaviour as the original),
+  skipped without running its tests unless --run-equivalents, which shows whether each
+  entry still survives (run it after changing the tests or equivalents.txt).
 Mutants that ``mypy --strict`` (the project's own type check) rejects never reach the
 tests; they are counted apart.
 
@@ -39,19 +41,18 @@ import textwrap
 import time
 import tomllib
 from collections import Counter
-from dataclasses import dataclass
 from fnmatch import fnmatch
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path[:0] = [str(HERE), str(REPO)]
+
+from mutant_keys import PACKAGE, Mutant, read_equivalents  # noqa: E402
 
 from tests.support import render, snapshot_template, subprocess_env  # noqa: E402
 
-HERE = Path(__file__).resolve().parent
-EQUIVALENTS = HERE / "equivalents.txt"
 MUTMUT = "mutmut==3.8.1"
-PACKAGE = "my_library"  # the default answers' package
 
 # mutmut's configuration for the generated project (setup.cfg: the project's pyproject.toml
 # stays as generated).
@@ -151,59 +152,9 @@ KILLED = {"killed"}
 TYPE_CHECKED = {"caught by type check"}
 # mutmut's own time limit is several times the tests' recorded time: reaching it means
 # the run went wrong, not that a test caught the mutant, so it does not count as killed.
-SURVIVED = {"survived", "no tests", "timeout", "segfault", "suspicious", "not checked", "skipped"}
-
-
-@dataclass(frozen=True)
-class Mutant:
-    name: str
-    status: str
-    diff: str
-
-    @property
-    def function(self) -> str:
-        """``_cli._print_status`` or ``_dualmode.DualModeLibrary.initialize``."""
-        module, _, mangled = self.name.removeprefix(f"{PACKAGE}.").rpartition(".")
-        mangled = mangled.rpartition("__mutmut_")[0]
-        if mangled.startswith("x\u01c1"):
-            _, cls, method = mangled.split("\u01c1")
-            return f"{module}.{cls}.{method}"
-        return f"{module}.{mangled.removeprefix('x_')}"
-
-    @property
-    def change(self) -> str:
-        """``old ==> new``: the lines the mutation removes and adds, stripped."""
-        lines = self.diff.splitlines()[2:]  # past the ---/+++ header
-        old = " / ".join(line[1:].strip() for line in lines if line.startswith("-"))
-        new = " / ".join(line[1:].strip() for line in lines if line.startswith("+"))
-        return f"{old} ==> {new}"
-
-    @property
-    def key(self) -> str:
-        return f"{self.function}: {self.change}"
-
-
-def read_equivalents(path: Path = EQUIVALENTS) -> dict[str, str]:
-    """``function: old ==> new`` -> reason, from the equivalents file."""
-    entries: dict[str, str] = {}
-    key = None
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip() or line.startswith("#"):
-            continue
-        if line.startswith("    reason: "):
-            if key is None or entries[key]:
-                raise SystemExit(f"{path}:{number}: a reason must follow its mutant line")
-            entries[key] = line.removeprefix("    reason: ").strip()
-        elif " ==> " in line and not line.startswith(" "):
-            if key is not None and not entries[key]:
-                raise SystemExit(f"{path}:{number}: the mutant above has no reason")
-            key = line.strip()
-            entries[key] = ""
-        else:
-            raise SystemExit(f"{path}:{number}: expected 'function: old ==> new' or '    reason:'")
-    if key is not None and not entries[key]:
-        raise SystemExit(f"{path}: the last mutant has no reason")
-    return entries
+SURVIVED = {"survived", "no tests", "timeout", "segfault", "suspicious", "not checked"}
+# mutation_plugin.py ended it untested: listed in equivalents.txt (a survivor otherwise).
+SKIPPED = {"skipped"}
 
 
 def install(venv: Path, project: Path) -> None:
@@ -262,6 +213,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--min-score", type=float, default=90.0, help="percent (default 90)")
     parser.add_argument("--only", nargs="*", default=[], help="mutant name globs (a subset)")
+    parser.add_argument(
+        "--run-equivalents",
+        action="store_true",
+        help="run the tests against the mutants equivalents.txt lists too (skipped by default)",
+    )
     args = parser.parse_args(argv)
     if args.max_children is None:
         args.max_children = 2 if args.database_url else 4
@@ -300,6 +256,9 @@ def run_in(
     # mutmut writes the mutated package here; it must exist before any interpreter starts,
     # so that PYTHONPATH finds it (the tests' subprocesses import the mutants too).
     (project / "mutants" / "src").mkdir(parents=True, exist_ok=True)
+    # mutation_plugin.py's record of which tests killed which function's mutants: a new run
+    # learns afresh (it only orders the tests).
+    (project / "mutants" / "mutmut-killers.tsv").unlink(missing_ok=True)
     venv = workdir / "venv"
     bin_dir = venv / "bin"
     if not (bin_dir / "mutmut").exists():
@@ -317,6 +276,8 @@ def run_in(
         PATH=f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
     )
     env.pop("TEST_DATABASE_POOL_MODE", None)
+    if not args.run_equivalents:
+        env["MUTATION_SKIP_EQUIVALENTS"] = "1"
     log = workdir / "mutmut.log"
     try:
         with log.open("w") as out:
@@ -355,11 +316,11 @@ def report(
     mutants: list[Mutant], equivalents: dict[str, str], min_score: float, ran_for: float, full: bool
 ) -> int:
     counts = Counter(m.status for m in mutants)
-    unknown = set(counts) - KILLED - TYPE_CHECKED - SURVIVED
+    unknown = set(counts) - KILLED - TYPE_CHECKED - SURVIVED - SKIPPED
     if unknown:
         raise SystemExit(f"unexpected mutmut status(es): {unknown}")
     tested = [m for m in mutants if m.status not in TYPE_CHECKED]
-    survivors = [m for m in tested if m.status in SURVIVED]
+    survivors = [m for m in tested if m.status in SURVIVED | SKIPPED]
     equivalent = [m for m in survivors if m.key in equivalents]
     alive = [m for m in survivors if m.key not in equivalents]
     killed = len(tested) - len(survivors)
@@ -380,7 +341,7 @@ def report(
         print(f"    {count:3d}  {function}")
     print(
         f"\n{len(mutants)} mutants: {killed} killed, {len(alive)} survived, "
-        f"{len(equivalent)} equivalent (equivalents.txt), "
+        f"{len(equivalent)} equivalent (equivalents.txt; {counts['skipped']} skipped untested), "
         f"{counts['caught by type check']} rejected by mypy --strict before testing"
     )
     print(f"mutation score: {killed}/{scored} = {score:.1f}% of non-equivalent mutants killed")

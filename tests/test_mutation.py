@@ -106,7 +106,7 @@ def test_unmeasured():
 
 
 def run_plugin(
-    pytester: pytest.Pytester, durations: dict[str, float] | None
+    pytester: pytest.Pytester, durations: dict[str, float] | None, passed: int = 4
 ) -> tuple[list[Any], Any]:
     """(name, time limit) of each test, in the order the plugin ran them, and the plugin."""
     pytester.syspathinsert(REPO / "mutation")
@@ -117,27 +117,134 @@ def run_plugin(
         stats = {"duration_by_test": {f"test_order.py::{k}": v for k, v in durations.items()}}
         (pytester.path / "mutmut-stats.json").write_text(json.dumps(stats))
     result = pytester.inline_run("-p", "mutation_plugin")
-    result.assertoutcome(passed=4)
+    result.assertoutcome(passed=passed, failed=len(ORDER_NAMES) - passed)
     [finish] = result.getcalls("pytest_collection_finish")
     plugin = finish.session.config.pluginmanager.get_plugin("mutation_plugin")
     return [(i.name, i.get_closest_marker("timeout").args[0]) for i in finish.session.items], plugin
 
 
+ORDER_NAMES = ["test_slow", "test_fast", "test_medium", "test_unmeasured"]
+
+
 def test_the_plugin_runs_the_fastest_tests_first_under_its_own_limits(
     pytester: pytest.Pytester,
 ) -> None:
-    durations = {"test_fast": 0.01, "test_medium": 0.05, "test_slow": 0.3}
+    durations = {"test_fast": 0.01, "test_medium": 0.05, "test_slow": 0.6}
     order, plugin = run_plugin(pytester, durations)
-    edge, limit = plugin.EDGE_TIME_LIMIT, plugin.TIME_LIMIT
-    assert limit < edge < 60
+    least, factor, edge = plugin.MIN_TIME_LIMIT, plugin.TIME_LIMIT_FACTOR, plugin.EDGE_ALLOWANCE
+    assert 0.6 * factor > least
     assert order == [
-        ("test_fast", edge),  # also makes the session's database: the edge limit
-        ("test_medium", limit),
-        ("test_slow", limit),  # its own 60 s gives way
-        ("test_unmeasured", edge),
+        ("test_fast", least + edge),  # also makes the session's database: more time
+        ("test_medium", least),
+        ("test_slow", 0.6 * factor),  # its own 60 s gives way
+        ("test_unmeasured", plugin.TIME_LIMIT + edge),
     ]
+    assert max(limit for _, limit in order) < 60
 
 
 def test_without_durations_the_plugin_keeps_the_order(pytester: pytest.Pytester) -> None:
     names = [name for name, _ in run_plugin(pytester, None)[0]]
-    assert names == ["test_slow", "test_fast", "test_medium", "test_unmeasured"]
+    assert names == ORDER_NAMES
+
+
+def test_tests_that_killed_the_functions_mutants_run_first(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Those that failed fast, most kills first, then those that ran out of time; kills of
+    another function's mutants change nothing."""
+    (pytester.path / "mutmut-killers.tsv").write_text(
+        "_cli._parser\ttest_order.py::test_medium\t1\n"
+        "_cli._parser\ttest_order.py::test_unmeasured\t0\n"
+        "_cli._main\ttest_order.py::test_fast\t0\n"
+        "_cli._parser\ttest_order.py::test_slow\t0\n"
+        "_cli._parser\ttest_order.py::test_slow\t0\n"
+    )
+    monkeypatch.setenv("MUTANT_UNDER_TEST", PARSER_MUTANT)
+    durations = {"test_fast": 0.01, "test_medium": 0.05, "test_slow": 0.3}
+    names = [name for name, _ in run_plugin(pytester, durations)[0]]
+    assert names == ["test_slow", "test_unmeasured", "test_medium", "test_fast"]
+
+
+KILLED_TESTS = """
+import time
+
+def test_passes():
+    pass
+
+def test_fails():
+    assert False
+
+def test_hangs():
+    time.sleep(5)
+"""
+
+
+@pytest.mark.parametrize(("test", "timed_out"), [("test_fails", "0"), ("test_hangs", "1")])
+def test_the_test_that_kills_a_mutant_is_recorded(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, test: str, timed_out: str
+) -> None:
+    pytester.syspathinsert(REPO / "mutation")
+    pytester.makepyfile(test_kill=KILLED_TESTS)
+    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
+    plugin = importlib.import_module("mutation_plugin")
+    monkeypatch.setattr(plugin, "MIN_TIME_LIMIT", 0.3)
+    monkeypatch.setattr(plugin, "EDGE_ALLOWANCE", 0.0)
+    durations = {f"test_kill.py::{name}": 0.01 for name in ("test_passes", test)}
+    (pytester.path / "mutmut-stats.json").write_text(json.dumps({"duration_by_test": durations}))
+    killers = pytester.path / "mutmut-killers.tsv"
+    # The instrumented and clean runs record nothing; a mutant's run records its killer.
+    monkeypatch.setenv("MUTANT_UNDER_TEST", "")
+    pytester.inline_run("-p", "mutation_plugin", "-x", f"test_kill.py::{test}").assertoutcome(
+        failed=1
+    )
+    assert not killers.exists()
+    monkeypatch.setenv("MUTANT_UNDER_TEST", PARSER_MUTANT)
+    result = pytester.inline_run(
+        "-p", "mutation_plugin", "-x", "test_kill.py::test_passes", f"test_kill.py::{test}"
+    )
+    result.assertoutcome(passed=1, failed=1)
+    assert killers.read_text() == f"_cli._parser\ttest_kill.py::{test}\t{timed_out}\n"
+
+
+# A mutant of _cli._parser as mutmut names it and shows its diff.
+PARSER_MUTANT = "my_library._cli.x__parser__mutmut_12"
+
+
+def parser_diff(new: str) -> str:
+    return (
+        "--- src/my_library/_cli.py\n+++ src/my_library/_cli.py\n@@ -1,2 +1,2 @@\n"
+        " def _parser(library):\n"
+        '-    package = library.__module__.rpartition(".")[0]\n'
+        f"+    package = {new}\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("skip", "new", "ran"),
+    [
+        # Listed in equivalents.txt: ended before collection, with mutmut's "skipped" status.
+        ("1", 'library.__module__.partition(".")[0]', False),
+        # The same function, another change: not listed, so its tests run.
+        ("1", 'library.__module__.rpartition(".")[1]', True),
+        # Listed, but run.py --run-equivalents did not ask for skipping.
+        ("", 'library.__module__.partition(".")[0]', True),
+    ],
+)
+def test_the_plugin_skips_exactly_the_listed_equivalents(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, skip: str, new: str, ran: bool
+) -> None:
+    pytester.syspathinsert(REPO / "mutation")
+    pytester.makepyfile(test_order=ORDER_TESTS)
+    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
+    plugin = importlib.import_module("mutation_plugin")
+    # The diff mutmut would give (it reads its own mutants/ folder, which this run has not).
+    monkeypatch.setattr(plugin, "_mutant_diff", lambda name: parser_diff(new))
+    assert run.Mutant(PARSER_MUTANT, "", parser_diff(new)).function == "_cli._parser"
+    monkeypatch.setenv("MUTANT_UNDER_TEST", PARSER_MUTANT)
+    monkeypatch.setenv("MUTATION_SKIP_EQUIVALENTS", skip)
+    result = pytester.inline_run("-p", "mutation_plugin")
+    if ran:
+        result.assertoutcome(passed=4)
+    else:
+        assert result.ret == plugin.SKIPPED == 34  # mutmut's "skipped"
+        assert result.getcalls("pytest_collection_finish") == []
