@@ -19,11 +19,12 @@ teardown time as pytest reports it, median over the rounds but the first (which 
 session's server, pools and schemas); machines here are shared and noisy, so compare the
 ratios printed at the end, not absolute numbers across runs.
 
-    python benchmarks/fixture_overhead.py [--rounds 30] [--marginal [--marginal-rounds 3]]
+    python benchmarks/fixture_overhead.py [--rounds 30] [--marginal [--marginal-rounds 3]
+        [--marginal-sizes 200 2000]]
 
 ``--marginal`` also times the generated suite's runner with 0, 200 and 2000 tests on
-``lib`` (after one run that warms up, medians of --marginal-rounds interleaved runs) and
-prints the cost per test at each size.
+``lib`` (0 and --marginal-sizes), after one run that warms up, medians of --marginal-rounds
+interleaved runs, and prints the cost per test at each size.
 
 Uses TEST_DATABASE_URL when set, else starts an embedded PostgreSQL.
 """
@@ -284,22 +285,32 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument(
-        "--marginal", action="store_true", help="also time suites of 200 and 2000 tests"
+        "--marginal", action="store_true", help="also time the suite with more tests on `lib`"
     )
     parser.add_argument(
         "--marginal-rounds", type=int, default=3, help="runs of each suite size (median)"
+    )
+    parser.add_argument(
+        "--marginal-sizes",
+        type=int,
+        nargs="+",
+        default=[200, 2000],
+        help="numbers of tests to time beside none (default 200 2000)",
     )
     args = parser.parse_args()
     if args.rounds < 2:
         parser.error("--rounds must be at least 2 (the first only warms up)")
     if args.marginal_rounds < 1:
         parser.error("--marginal-rounds must be at least 1")
+    if min(args.marginal_sizes) < 1:
+        parser.error("--marginal-sizes must be at least 1 each")
+    sizes = (0, *args.marginal_sizes)
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         url = os.environ.get("TEST_DATABASE_URL")
         if url:
             report(run(args.rounds, url, Path(tmp), tune=False))
             if args.marginal:
-                marginal(url, Path(tmp), rounds=args.marginal_rounds)
+                marginal(url, Path(tmp), sizes, args.marginal_rounds)
             return
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # platformdirs without XDG_RUNTIME_DIR
@@ -311,7 +322,7 @@ def main() -> None:
             try:
                 report(run(args.rounds, server.get_uri(), Path(tmp), tune=True))
                 if args.marginal:
-                    marginal(server.get_uri(), Path(tmp), rounds=args.marginal_rounds)
+                    marginal(server.get_uri(), Path(tmp), sizes, args.marginal_rounds)
             finally:
                 server.cleanup()
 
