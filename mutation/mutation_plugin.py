@@ -8,20 +8,24 @@ loaded CI runner. This plugin changes neither which tests run nor what they chec
 - it runs first the tests that killed other mutants of the same function in this run
   (KILLERS: each child appends the test that killed its mutant), those that failed fast
   before those that ran out of time, then the others fastest first, by the durations mutmut
-  recorded in its instrumented run. Which tests run, and so whether a mutant is killed, is
-  unchanged: a killed mutant is caught sooner. Fastest first alone, a killed mutant of
-  _close_pool ran 100 or so cheap tests for 10-17 s before the one that fails in 0.25 s;
+  recorded in its instrumented run. The order changes which tests run only in that a
+  killed mutant is caught sooner (the suite's tests do not depend on their order: it runs
+  them in parallel). Fastest first alone, a killed mutant of _close_pool ran 100 or so
+  cheap tests for 10-17 s before the one that fails in 0.25 s;
 - it limits every test to TIME_LIMIT_FACTOR times its recorded time, at least
   MIN_TIME_LIMIT seconds, fixtures included. A mutant that makes the code wait forever (a
   deadline that never comes, a lock never taken) used to cost 30-60 s of a worker each. In
   the instrumented run the slowest test took 1.03 s (mutmut times the call only), most
-  under 0.35 s. The first test also makes the session's database and pools and the last
-  drops them: those two get EDGE_ALLOWANCE more.
+  under 0.35 s. The first test that uses a session or module fixture sets it up (the
+  session's database, each mode's pools) and the last tears them down: those get
+  EDGE_ALLOWANCE more. A limit too tight for the machine would kill mutants falsely; the
+  clean run mutmut makes first, of every test under the same limits, fails the whole run
+  instead.
 
 It also skips what would teach nothing: a mutant listed in equivalents.txt (behaving as the
 original, so every test it runs passes) ends before collection, with mutmut's "skipped"
-status, when run.py sets MUTATION_SKIP_EQUIVALENTS (unless --run-equivalents). Those 44
-mutants ran every test of their functions: 294 of the run's 1542 mutant-seconds.
+status, when run.py sets MUTATION_SKIP_EQUIVALENTS (unless --run-equivalents). Run, the 44
+listed when this was written took 294 of a run's 1542 mutant-seconds.
 """
 
 from __future__ import annotations
@@ -49,7 +53,15 @@ SKIPPED = 34
 # "<function>\t<test>\t<timed out: 0|1>" per killed mutant, appended by the child that
 # killed it (one short write with O_APPEND: whole lines, with children writing at once).
 # run.py removes it before a run.
-KILLERS = Path("mutmut-killers.tsv")
+KILLERS = "mutmut-killers.tsv"
+# Where pytest started (mutmut: <project>/mutants), so that a test that changes directory
+# does not move it.
+_here = Path.cwd()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global _here
+    _here = Path.cwd()
 
 
 def _mutant() -> str:
@@ -61,7 +73,7 @@ def _mutant() -> str:
 def _killers(function: str) -> dict[str, tuple[bool, int]]:
     """Tests that killed mutants of ``function``: test -> (always timed out, -kills)."""
     try:
-        lines = KILLERS.read_text().splitlines()
+        lines = (_here / KILLERS).read_text().splitlines()
     except FileNotFoundError:
         return {}
     timed_out: dict[str, bool] = {}
@@ -78,10 +90,16 @@ def _killers(function: str) -> dict[str, tuple[bool, int]]:
 
 def _durations() -> dict[str, float]:
     try:
-        stats = json.loads(STATS.read_text())
+        modified = (_here / STATS).stat().st_mtime_ns
     except FileNotFoundError:
         return {}
-    durations: dict[str, float] = stats["duration_by_test"]
+    return _read_durations(_here / STATS, modified)
+
+
+@cache
+def _read_durations(path: Path, modified: int) -> dict[str, float]:
+    # Read once (750 kB) in mutmut's main process, which forks the mutants' runs.
+    durations: dict[str, float] = json.loads(path.read_text())["duration_by_test"]
     return durations
 
 
@@ -101,7 +119,7 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         return
     timed_out = "from pytest-timeout" in str(report.longrepr)
     line = f"{Mutant(mutant, '', '').function}\t{report.nodeid}\t{int(timed_out)}\n"
-    fd = os.open(KILLERS, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    fd = os.open(_here / KILLERS, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         os.write(fd, line.encode())
     finally:
@@ -112,15 +130,32 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     # After the sort and the suite's own hooks. Prepended, so that it is the closest
     # timeout marker: it wins over the suite's own.
     durations = _durations()
-    edges = {0, len(session.items) - 1}
+    last = len(session.items) - 1
+    set_up: set[str] = set()
     for index, item in enumerate(session.items):
         if item.nodeid in durations:
             limit = max(MIN_TIME_LIMIT, TIME_LIMIT_FACTOR * durations[item.nodeid])
         else:
             limit = TIME_LIMIT
-        if index in edges:
+        # The first test that uses a session or module fixture sets it up (the session's
+        # database, each mode's pools), wherever the sort put it; the last tears all down.
+        shared = _shared_fixtures(item) - set_up
+        set_up |= shared
+        if shared or index == last:
             limit += EDGE_ALLOWANCE
         item.add_marker(pytest.mark.timeout(limit), append=False)
+
+
+def _shared_fixtures(item: pytest.Item) -> set[str]:
+    """The fixtures of wider scope than a test that ``item`` uses."""
+    info = getattr(item, "_fixtureinfo", None)  # pytest's, on every test function
+    if info is None:
+        return set()
+    return {
+        name
+        for name, definitions in info.name2fixturedefs.items()
+        if definitions and definitions[-1].scope != "function"
+    }
 
 
 @cache
@@ -134,30 +169,36 @@ def _is_listed_equivalent(name: str) -> bool:
     if not any(key.startswith(f"{function}: ") for key in _equivalents()):
         return False  # most mutants: no diff to make (12 ms each with mutmut's libcst)
     try:
-        diff = _mutant_diff(name)
-    except (OSError, ValueError):  # not found as expected: its tests run, as for any mutant
+        diff = _mutant_diff(Path.cwd().parent, name)
+    # Whatever goes wrong here (a file not where expected, mutmut's parser): the mutant's
+    # tests run, as for any mutant. Raised from this hook, it would count as a kill.
+    except Exception:
         return False
     return Mutant(name, "", diff).key in _equivalents()
 
 
-def _mutant_diff(name: str) -> str:
+def _mutant_diff(project: Path, name: str) -> str:
     """The mutant's diff, as mutmut shows it (and run.py reads it)."""
     from mutmut.mutation.diff_apply import get_diff_for_mutant  # in mutmut's runs only
 
-    # The source file named, as mutmut would look it up in the .meta files, which its main
-    # process rewrites as results come in: read half-written, they failed a run.
-    module = name.rpartition(".")[0]
-    path = Path("src", *module.split(".")).with_suffix(".py")
     # mutmut runs the tests in <project>/mutants; it reads its files from <project>.
     here = Path.cwd()
-    os.chdir(here.parent)
+    os.chdir(project)
     try:
-        if not path.exists():
-            path = path.with_suffix("") / "__init__.py"
-        diff: str = get_diff_for_mutant(name, path=path)
+        diff: str = get_diff_for_mutant(name, path=source_path(project, name))
     finally:
         os.chdir(here)
     return diff
+
+
+def source_path(project: Path, name: str) -> Path:
+    """``src/my_library/_cli.py`` for ``my_library._cli.x_main__mutmut_3``, relative to the
+    project: named, where mutmut would look the mutant up in its .meta files, which its
+    main process rewrites as results come in (read half-written, one failed a run)."""
+    path = Path("src", *name.rpartition(".")[0].split(".")).with_suffix(".py")
+    if not (project / path).exists():  # mutmut names a package's mutants without __init__
+        path = path.with_suffix("") / "__init__.py"
+    return path
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

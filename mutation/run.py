@@ -11,7 +11,9 @@ Why mutmut: it runs each mutant in a fork of an interpreter that has already imp
 pytest, the project and its dependencies, and only the tests that executed the mutated
 function (recorded in one instrumented run), with several mutants at once; cosmic-ray
 starts the whole test command in a new process for every mutant. mutation_plugin.py, loaded
-into mutmut's pytest, runs those tests fastest first, each under a time limit of its own.
+into mutmut's pytest, runs first the tests that killed the same function's other mutants,
+then the rest fastest first, each under a time limit of its own, and skips the mutants
+equivalents.txt lists (unless --run-equivalents).
 
 The score counts, per mutant that the tests ran against:
 - killed: a test failed (also by reaching mutation_plugin.py's per-test time limit: a
@@ -331,6 +333,15 @@ def report(
     for mutant in sorted(alive, key=lambda m: m.name):
         print(f"\nSURVIVED ({mutant.status}) {mutant.name}\n    {mutant.key}")
         print(textwrap.indent(mutant.diff, "    "))
+    # An entry names a mutant by its function and change: two mutants can share one (the same
+    # change on two like lines). Skipped, neither was tested.
+    shared = Counter(m.key for m in mutants if m.status in SKIPPED)
+    for key, count in sorted(shared.items()):
+        if count > 1:
+            print(
+                f"\n{count} mutants skipped for one equivalents.txt entry (--run-equivalents"
+                f" tests each):\n    {key}"
+            )
     stale = sorted(set(equivalents) - {m.key for m in equivalent})
     if stale and full:
         print("\nequivalents.txt lists mutants that no longer exist or were killed:")

@@ -90,6 +90,10 @@ pytest_plugins = ["pytester"]
 ORDER_TESTS = """
 import pytest
 
+@pytest.fixture(scope="session")
+def database():
+    return "made by the first test that asks for it"
+
 @pytest.mark.timeout(60)
 def test_slow():
     pass
@@ -97,7 +101,7 @@ def test_slow():
 def test_fast():
     pass
 
-def test_medium():
+def test_medium(database):
     pass
 
 def test_unmeasured():
@@ -134,10 +138,10 @@ def test_the_plugin_runs_the_fastest_tests_first_under_its_own_limits(
     least, factor, edge = plugin.MIN_TIME_LIMIT, plugin.TIME_LIMIT_FACTOR, plugin.EDGE_ALLOWANCE
     assert 0.6 * factor > least
     assert order == [
-        ("test_fast", least + edge),  # also makes the session's database: more time
-        ("test_medium", least),
+        ("test_fast", least + edge),  # sets up pytest-asyncio's session fixture
+        ("test_medium", least + edge),  # sets up the suite's own: more time again
         ("test_slow", 0.6 * factor),  # its own 60 s gives way
-        ("test_unmeasured", plugin.TIME_LIMIT + edge),
+        ("test_unmeasured", plugin.TIME_LIMIT + edge),  # tears the session down
     ]
     assert max(limit for _, limit in order) < 60
 
@@ -238,7 +242,7 @@ def test_the_plugin_skips_exactly_the_listed_equivalents(
     pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
     plugin = importlib.import_module("mutation_plugin")
     # The diff mutmut would give (it reads its own mutants/ folder, which this run has not).
-    monkeypatch.setattr(plugin, "_mutant_diff", lambda name: parser_diff(new))
+    monkeypatch.setattr(plugin, "_mutant_diff", lambda project, name: parser_diff(new))
     assert run.Mutant(PARSER_MUTANT, "", parser_diff(new)).function == "_cli._parser"
     monkeypatch.setenv("MUTANT_UNDER_TEST", PARSER_MUTANT)
     monkeypatch.setenv("MUTATION_SKIP_EQUIVALENTS", skip)
@@ -248,3 +252,44 @@ def test_the_plugin_skips_exactly_the_listed_equivalents(
     else:
         assert result.ret == plugin.SKIPPED == 34  # mutmut's "skipped"
         assert result.getcalls("pytest_collection_finish") == []
+
+
+def test_an_error_while_looking_for_a_listed_equivalent_runs_the_tests(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Raised from the plugin's hook, it would end the run as an internal error, which
+    mutmut counts as a kill."""
+    pytester.syspathinsert(REPO / "mutation")
+    pytester.makepyfile(test_order=ORDER_TESTS)
+    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
+    plugin = importlib.import_module("mutation_plugin")
+
+    def broken(project: Path, name: str) -> str:
+        raise RuntimeError("mutmut could not read its mutants")
+
+    monkeypatch.setattr(plugin, "_mutant_diff", broken)
+    monkeypatch.setenv("MUTANT_UNDER_TEST", PARSER_MUTANT)
+    monkeypatch.setenv("MUTATION_SKIP_EQUIVALENTS", "1")
+    pytester.inline_run("-p", "mutation_plugin").assertoutcome(passed=4)
+
+
+def test_a_mutant_is_looked_up_in_the_source_file_its_name_gives(tmp_path: Path) -> None:
+    sys.path.insert(0, str(REPO / "mutation"))
+    try:
+        plugin = importlib.import_module("mutation_plugin")
+    finally:
+        sys.path.remove(str(REPO / "mutation"))
+    package = tmp_path / "src" / "my_library"
+    package.mkdir(parents=True)
+    for module in ("__init__.py", "_cli.py", "_dualmode.py"):
+        (package / module).write_text("")
+    where = {
+        "my_library._cli.x__parser__mutmut_12": "src/my_library/_cli.py",
+        "my_library._dualmode.x\u01c1DualModeLibrary\u01c1close__mutmut_2": (
+            "src/my_library/_dualmode.py"
+        ),
+        # mutmut leaves "__init__" out of the names of a package's own mutants.
+        "my_library.x__version__mutmut_1": "src/my_library/__init__.py",
+    }
+    for name, path in where.items():
+        assert plugin.source_path(tmp_path, name) == Path(path), name
