@@ -84,9 +84,11 @@ def _assert_suite_passes_in_both_modes(
 
 # The default variant's suite runs against its built wheel (below): the other variants'
 # suites run on editable installs, so both ways of installing are tested, each suite once.
-# Their code is the defaults' with other names (tests/test_render.py checks it), so the
-# coverage total measured on the wheel's run is theirs too: measuring it again took 6-10
-# CPU-s per variant.
+# Their code is the defaults' with other names (tests/test_render.py checks it), so their
+# coverage is measured on the wheel's run only: measuring it again took 6-10 CPU-s per
+# variant. On their other Pythons a branch can count otherwise (coverage reads arcs from
+# each interpreter's bytecode); the project's own CI checks the threshold on each, and the
+# defaults' 96-97 % leaves room above its 90.
 @pytest.mark.parametrize("variant", sorted(set(RUNNABLE) - {"defaults"}))
 def test_generated_suite_passes_in_both_modes(
     install: Install, variant: str, tmp_path: Path
