@@ -3,7 +3,7 @@
 Each mutant runs only the tests that executed its function, with ``-x``: the run ends at
 the first failure. mutmut passes those tests in no particular order (a set), and the
 generated suite's limit of 30 s per test (60 s for the first and the last) is sized for a
-loaded CI runner. This plugin changes neither which tests run nor what they check:
+loaded CI runner. This plugin changes no test and nothing a test checks:
 
 - it runs first the tests that killed other mutants of the same function in this run
   (KILLERS: each child appends the test that killed its mutant), those that failed fast
@@ -169,7 +169,7 @@ def _is_listed_equivalent(name: str) -> bool:
     if not any(key.startswith(f"{function}: ") for key in _equivalents()):
         return False  # most mutants: no diff to make (12 ms each with mutmut's libcst)
     try:
-        diff = _mutant_diff(Path.cwd().parent, name)
+        diff = _mutant_diff(_here.parent, name)
     # Whatever goes wrong here (a file not where expected, mutmut's parser): the mutant's
     # tests run, as for any mutant. Raised from this hook, it would count as a kill.
     except Exception:
@@ -202,7 +202,6 @@ def source_path(project: Path, name: str) -> Path:
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
-    name = os.environ.get("MUTANT_UNDER_TEST", "")
     skip = os.environ.get("MUTATION_SKIP_EQUIVALENTS") == "1"
-    if skip and "__mutmut_" in name and _is_listed_equivalent(name):
+    if skip and (name := _mutant()) and _is_listed_equivalent(name):
         pytest.exit(f"{name}: listed in equivalents.txt", returncode=SKIPPED)

@@ -395,15 +395,20 @@ def _code_shapes(project: Path) -> dict[str, str]:
     return shapes
 
 
+@pytest.fixture(scope="module")
+def default_shapes(generate: Callable[..., Path]) -> dict[str, str]:
+    return _code_shapes(generate({}, name="shapes-defaults"))
+
+
 @pytest.mark.parametrize("variant", sorted(set(INSTALL_VARIANTS) - {"defaults"}))
 def test_installed_variants_have_the_defaults_code_but_for_names(
-    generate: Callable[..., Path], variant: str
+    generate: Callable[..., Path], default_shapes: dict[str, str], variant: str
 ) -> None:
     """tests/test_generated_projects.py measures coverage on the default variant's suite
     only: the other installed variants' code must be the same, names and strings apart.
     A template change that makes it differ (an ``{% if %}`` on the Python floor, say) fails
     here: measure that variant's coverage too."""
-    default = _code_shapes(generate({}, name="shapes-defaults"))
+    default = default_shapes
     shapes = _code_shapes(generate(INSTALL_VARIANTS[variant], name=f"shapes-{variant}"))
     assert "src/my_library/_dualmode.py" in default
     assert shapes.keys() == default.keys()
