@@ -305,7 +305,9 @@ class Installed:
         )
         return JUnitReport.read(junit)
 
-    def run_suite_as_ci(self, junit: Path, coverage: bool = True) -> tuple[JUnitReport, str]:
+    def run_suite_as_ci(
+        self, junit: Path, coverage: bool = True, server_tests: tuple[str, ...] = ()
+    ) -> tuple[JUnitReport, str]:
         """The suite as the project's CI runs it, with ``--cov``, then its coverage total
         checked against the project's threshold (``coverage report`` fails under it).
 
@@ -314,9 +316,11 @@ class Installed:
         variant whose code is another's with other names (tests/test_render.py checks that
         they are), and never against a server named by TEST_DATABASE_URL (CI's reruns on
         Debian's PostgreSQL and through PgBouncer), as the embedded server's run measured it.
+        There, ``server_tests`` (test files) narrows the run to them: what the variant's
+        suite has beyond another variant's that runs on that server too.
         """
         if os.environ.get("TEST_DATABASE_URL"):
-            return self.run_suite(junit), "not measured against TEST_DATABASE_URL"
+            return self.run_suite(junit, *server_tests), "not measured against TEST_DATABASE_URL"
         if not coverage:
             return self.run_suite(junit), "coverage measured on the defaults' code"
         report = self.run_suite(junit, "--cov")

@@ -254,13 +254,52 @@ def _installed(install: Install) -> Installed:
     return install("fastapi", INSTALLED, PYTHON)
 
 
+def tests_beyond_the_defaults(project: Path, defaults: Path) -> tuple[str, ...]:
+    """The test files of the FastAPI variant ``project`` that the default project
+    ``defaults`` lacks or has otherwise: against a server of TEST_DATABASE_URL, the rest of
+    its suite is the defaults', which the default variant's suite runs there too. Only when
+    every Python file they share is the same, byte for byte, but ``tests/library.py`` (which
+    also lists the API's modules); otherwise () for the whole suite: that code differs."""
+    ours = {f: c for f, c in tree(project).items() if f.endswith(".py")}
+    theirs = {f: c for f, c in tree(defaults).items() if f.endswith(".py")}
+    differ = {f for f in ours.keys() & theirs.keys() if ours[f] != theirs[f]}
+    if differ - {"tests/library.py"}:
+        return ()
+    own = {f for f in ours.keys() - theirs.keys() if Path(f).name.startswith("test_")}
+    return tuple(sorted(own))
+
+
+def test_on_a_server_the_fastapi_variant_runs_the_tests_it_adds(
+    generate: Callable[..., Path], tmp_path: Path
+) -> None:
+    """Only its API tests when the rest is the defaults' code, and all of it once a file
+    they share differs: then the defaults' suite no longer runs that code."""
+    defaults = generate(name="defaults")
+    project = generate(INSTALLED, name="fastapi-oldest")
+    assert tests_beyond_the_defaults(project, defaults) == (
+        "tests/test_api.py",
+        "tests/test_api_serving.py",
+    )
+    changed = tmp_path / "changed"
+    shutil.copytree(project, changed)
+    with (changed / "src" / "my_library" / "core.py").open("a") as core:
+        core.write("# a line the defaults do not have\n")
+    assert tests_beyond_the_defaults(changed, defaults) == ()
+
+
 @pytest.mark.generated_suite
-def test_fastapi_variant_suite_passes_in_both_modes(install: Install, tmp_path: Path) -> None:
+def test_fastapi_variant_suite_passes_in_both_modes(
+    install: Install, generate: Callable[..., Path], tmp_path: Path
+) -> None:
     """The variant's whole suite passes, the API tests in both modes among it: routes,
-    lifespans, mounts, errors, a real uvicorn server and the OpenAPI property run."""
+    lifespans, mounts, errors, a real uvicorn server and the OpenAPI property run. Against
+    TEST_DATABASE_URL, the API tests (tests_beyond_the_defaults)."""
     project = _installed(install)
+    server_tests: tuple[str, ...] = ()
+    if os.environ.get("TEST_DATABASE_URL"):
+        server_tests = tests_beyond_the_defaults(project.path, generate(name="defaults"))
     started = time.monotonic()
-    report, coverage = project.run_suite_as_ci(tmp_path / "junit.xml")
+    report, coverage = project.run_suite_as_ci(tmp_path / "junit.xml", server_tests=server_tests)
     took = time.monotonic() - started
     assert report.failed == []
     assert report.skipped == []
