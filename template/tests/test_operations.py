@@ -106,6 +106,19 @@ def test_options_go_before_or_after_the_command_and_the_advice_runs_as_printed(
     assert out.startswith(f"schema {schema} ")
 
 
+def test_a_connect_timeout_in_the_url_points_to_the_commands_option(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The command line names its own option, not the class's keyword."""
+    url = "postgresql://app@127.0.0.1:1/appdb?connect_timeout=5"
+    code, out, err = cli(capsys, "--dsn", url, "status")
+    assert (code, out) == (2, "")
+    assert err == (
+        "error: the connection string in --dsn sets connect_timeout in its query, which "
+        "asyncpg sends to the server as a setting; pass --connect-timeout SECONDS instead\n"
+    )
+
+
 def test_usage_errors_and_unforeseen_failures_exit_2_without_the_password(
     capsys: pytest.CaptureFixture[str],
 ) -> None:

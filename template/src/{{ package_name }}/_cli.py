@@ -184,7 +184,7 @@ def main(library: type[DualModeLibrary], argv: Sequence[str] | None = None) -> i
         )
         return EXIT_ERROR
     # Refused here too, in the command line's words rather than the class's.
-    if problem := dsn_problem(dsn):
+    if problem := dsn_problem(dsn, timeout_option="--connect-timeout SECONDS"):
         print(f"error: the connection string in {source} {problem}", file=sys.stderr)
         return EXIT_ERROR
     try:
