@@ -254,7 +254,7 @@ def _installed(install: Install) -> Installed:
     return install("fastapi", INSTALLED, PYTHON)
 
 
-def tests_beyond_the_defaults(project: Path, defaults: Path) -> tuple[str, ...]:
+def suite_beyond_the_defaults(project: Path, defaults: Path) -> tuple[str, ...]:
     """The test files of the FastAPI variant ``project`` that the default project
     ``defaults`` lacks or has otherwise: against a server of TEST_DATABASE_URL, the rest of
     its suite is the defaults', which the default variant's suite runs there too. Only when
@@ -276,7 +276,7 @@ def test_on_a_server_the_fastapi_variant_runs_the_tests_it_adds(
     they share differs: then the defaults' suite no longer runs that code."""
     defaults = generate(name="defaults")
     project = generate(INSTALLED, name="fastapi-oldest")
-    assert tests_beyond_the_defaults(project, defaults) == (
+    assert suite_beyond_the_defaults(project, defaults) == (
         "tests/test_api.py",
         "tests/test_api_serving.py",
     )
@@ -284,7 +284,7 @@ def test_on_a_server_the_fastapi_variant_runs_the_tests_it_adds(
     shutil.copytree(project, changed)
     with (changed / "src" / "my_library" / "core.py").open("a") as core:
         core.write("# a line the defaults do not have\n")
-    assert tests_beyond_the_defaults(changed, defaults) == ()
+    assert suite_beyond_the_defaults(changed, defaults) == ()
 
 
 @pytest.mark.generated_suite
@@ -293,11 +293,11 @@ def test_fastapi_variant_suite_passes_in_both_modes(
 ) -> None:
     """The variant's whole suite passes, the API tests in both modes among it: routes,
     lifespans, mounts, errors, a real uvicorn server and the OpenAPI property run. Against
-    TEST_DATABASE_URL, the API tests (tests_beyond_the_defaults)."""
+    TEST_DATABASE_URL, the API tests (suite_beyond_the_defaults)."""
     project = _installed(install)
     server_tests: tuple[str, ...] = ()
     if os.environ.get("TEST_DATABASE_URL"):
-        server_tests = tests_beyond_the_defaults(project.path, generate(name="defaults"))
+        server_tests = suite_beyond_the_defaults(project.path, generate(name="defaults"))
     started = time.monotonic()
     report, coverage = project.run_suite_as_ci(tmp_path / "junit.xml", server_tests=server_tests)
     took = time.monotonic() - started
