@@ -247,6 +247,36 @@ async def test_a_lock_wait_names_the_holder_and_honours_init_timeout(
     assert (await lib.migration_status()).up_to_date
 
 
+async def test_a_role_that_may_not_see_others_activity_still_names_the_holder(
+    mode: str,
+    database_url: str,
+    schema: str,
+    admin_pool: asyncpg.Pool,
+    held_lock: Callable[[], Awaitable[asyncpg.Connection]],
+) -> None:
+    """An application's own role, without pg_read_all_stats, sees another role's backend
+    and its application name, but neither since when nor from where: the message says "?"
+    for the first and leaves the second out."""
+    holder = await held_lock()
+    holder_pid = await holder.fetchval("SELECT pg_backend_pid()")
+    role, password = f"lp_{secrets.token_hex(4)}", secrets.token_hex(8)
+    await admin_pool.execute(f"CREATE ROLE {role} LOGIN PASSWORD '{password}'")
+    url = with_credentials(database_url, role, password)
+    pool = None if mode == "standalone" else await create_host_pool(url, max_connections=2)
+    try:
+        lib = build(mode, url, pool, schema, init_timeout=0.15)
+        with pytest.raises(errors.InitLockTimeoutError) as error:
+            await lib.initialize()
+        assert error.value.holder == (
+            f"backend pid {holder_pid}, application_name 'migrating-elsewhere', holding it since ?"
+        )
+        await lib.close()
+    finally:
+        if pool is not None:
+            await pool.close()
+        await admin_pool.execute(f"DROP ROLE {role}")
+
+
 @pytest.fixture
 async def held_pgdbm_lock(
     database_url: str, schema: str, admin_pool: asyncpg.Pool
