@@ -109,8 +109,9 @@ def test_options_go_before_or_after_the_command_and_the_advice_runs_as_printed(
 def test_a_connect_timeout_in_the_url_points_to_the_commands_option(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """The command line names its own option, not the class's keyword."""
-    url = "postgresql://app@127.0.0.1:1/appdb?connect_timeout=5"
+    """The command line names its own option, not the class's keyword (and shows nothing
+    of the connection string)."""
+    url = f"postgresql://app:{SECRET}@127.0.0.1:1/appdb?connect_timeout=5"
     code, out, err = cli(capsys, "--dsn", url, "status")
     assert (code, out) == (2, "")
     assert err == (
@@ -283,6 +284,8 @@ def test_help_names_the_command_its_environment_and_exit_statuses(
     assert f"Check or apply the migrations of {PACKAGE} ({Library.__name__})." in out
     assert f"else ${PACKAGE.upper()}_DATABASE_URL, else $DATABASE_URL" in " ".join(out.split())
     assert "Exit status: 0 up to date" in " ".join(out.split())
+    for option in ("--timeout", "--connect-timeout", "--statement-timeout", "--lock-timeout"):
+        assert f"{option} SECONDS" in out, option
 
 
 def test_a_command_is_required(capsys: pytest.CaptureFixture[str]) -> None:

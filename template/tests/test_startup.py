@@ -270,7 +270,6 @@ async def test_a_role_that_may_not_see_others_activity_still_names_the_holder(
         assert error.value.holder == (
             f"backend pid {holder_pid}, application_name 'migrating-elsewhere', holding it since ?"
         )
-        await lib.close()
     finally:
         if pool is not None:
             await pool.close()

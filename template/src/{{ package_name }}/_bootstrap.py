@@ -161,9 +161,9 @@ _NOT_ENCODED = (
 )
 
 
-def dsn_problem(dsn: str, timeout_option: str = "connect_timeout= (seconds)") -> str | None:
+def dsn_problem(dsn: str, connect_timeout_hint: str = "connect_timeout= (seconds)") -> str | None:
     """Why asyncpg cannot use ``dsn``, in words that quote none of it (it may hold a
-    password), or None. ``timeout_option`` is how the caller sets the connect timeout.
+    password), or None. ``connect_timeout_hint``: how the caller sets the connect timeout.
 
     An unencoded / ? # or @ in a password ends the URL's authority early, or where asyncpg
     does not: the rest of the password is then read as a host, port, path or query, and the
@@ -199,7 +199,7 @@ def dsn_problem(dsn: str, timeout_option: str = "connect_timeout= (seconds)") ->
     if "connect_timeout" in query:  # libpq's; asyncpg would send it to the server as a setting
         return (
             "sets connect_timeout in its query, which asyncpg sends to the server as a "
-            f"setting; pass {timeout_option} instead"
+            f"setting; pass {connect_timeout_hint} instead"
         )
     # One @ ends the user's part, before the host: any other is where a password's unencoded
     # / ? # or @ ended the authority early, or where asyncpg (which splits at the first @,

@@ -55,21 +55,25 @@ def _options(library: type[DualModeLibrary], env_var: str) -> _Parser:
     options.add_argument(
         "--timeout",
         type=_seconds,
+        metavar="SECONDS",
         help="seconds to wait for another process holding the start-up lock (default: 60)",
     )
     options.add_argument(
         "--connect-timeout",
         type=_seconds,
+        metavar="SECONDS",
         help="seconds to wait for the server to answer, through PgBouncer too (default: 60)",
     )
     options.add_argument(
         "--statement-timeout",
         type=_seconds,
+        metavar="SECONDS",
         help="seconds a migration's statement may run (default: no limit, whatever the role's)",
     )
     options.add_argument(
         "--lock-timeout",
         type=_seconds,
+        metavar="SECONDS",
         help="seconds a migration may wait for a table lock, queueing queries behind it "
         "(default: 5)",
     )
@@ -184,7 +188,7 @@ def main(library: type[DualModeLibrary], argv: Sequence[str] | None = None) -> i
         )
         return EXIT_ERROR
     # Refused here too, in the command line's words rather than the class's.
-    if problem := dsn_problem(dsn, timeout_option="--connect-timeout SECONDS"):
+    if problem := dsn_problem(dsn, connect_timeout_hint="--connect-timeout SECONDS"):
         print(f"error: the connection string in {source} {problem}", file=sys.stderr)
         return EXIT_ERROR
     try:
