@@ -256,35 +256,59 @@ def _installed(install: Install) -> Installed:
 
 def suite_beyond_the_defaults(project: Path, defaults: Path) -> tuple[str, ...]:
     """The test files of the FastAPI variant ``project`` that the default project
-    ``defaults`` lacks or has otherwise: against a server of TEST_DATABASE_URL, the rest of
-    its suite is the defaults', which the default variant's suite runs there too. Only when
-    every Python file they share is the same, byte for byte, but ``tests/library.py`` (which
-    also lists the API's modules); otherwise () for the whole suite: that code differs."""
-    ours = {f: c for f, c in tree(project).items() if f.endswith(".py")}
-    theirs = {f: c for f, c in tree(defaults).items() if f.endswith(".py")}
+    ``defaults`` lacks: against a server of TEST_DATABASE_URL, the rest of its suite is the
+    defaults', which the default variant's suite runs there too. Only when every file they
+    share under src/ and tests/ (code, migrations, fixtures) is the same byte for byte, and
+    so are pytest's and coverage's settings; ``tests/library.py`` may only list the API's
+    modules besides. Otherwise () for the whole suite: then what it runs differs."""
+    ours, theirs = _suite_files(project), _suite_files(defaults)
     differ = {f for f in ours.keys() & theirs.keys() if ours[f] != theirs[f]}
-    if differ - {"tests/library.py"}:
+    library = "tests/library.py"
+    if library in differ:
+        mine, default = (
+            ours[library].decode().splitlines(),
+            theirs[library].decode().splitlines(),
+        )
+        if [line for line in mine if "api" not in line] == default:
+            differ.remove(library)
+    if differ:
         return ()
-    own = {f for f in ours.keys() - theirs.keys() if Path(f).name.startswith("test_")}
+    own = {f for f in ours.keys() - theirs.keys() if f.startswith("tests/test_")}
     return tuple(sorted(own))
 
 
-def test_on_a_server_the_fastapi_variant_runs_the_tests_it_adds(
+def _suite_files(project: Path) -> dict[str, bytes]:
+    """What a suite run depends on, but the dependencies: src/ and tests/, and the tool
+    settings that pytest and coverage read from pyproject.toml."""
+    files = {f: c for f, c in tree(project).items() if f.startswith(("src/", "tests/"))}
+    tool = tomllib.loads((project / "pyproject.toml").read_text())["tool"]
+    settings = {name: tool.get(name) for name in ("pytest", "coverage")}
+    files["pyproject.toml [tool.pytest] [tool.coverage]"] = json.dumps(settings).encode()
+    return files
+
+
+def test_suite_beyond_the_defaults_is_the_api_tests_until_a_shared_file_differs(
     generate: Callable[..., Path], tmp_path: Path
 ) -> None:
-    """Only its API tests when the rest is the defaults' code, and all of it once a file
-    they share differs: then the defaults' suite no longer runs that code."""
+    """Only the API tests while the rest is the defaults', and the whole suite once code, a
+    migration or pytest's settings differ: the defaults' suite no longer runs that."""
     defaults = generate(name="defaults")
     project = generate(INSTALLED, name="fastapi-oldest")
-    assert suite_beyond_the_defaults(project, defaults) == (
-        "tests/test_api.py",
-        "tests/test_api_serving.py",
+    assert suite_beyond_the_defaults(project, defaults) == tuple(
+        sorted(f for f in ADDED_FILES if f.startswith("tests/test_"))
     )
-    changed = tmp_path / "changed"
-    shutil.copytree(project, changed)
-    with (changed / "src" / "my_library" / "core.py").open("a") as core:
-        core.write("# a line the defaults do not have\n")
-    assert suite_beyond_the_defaults(changed, defaults) == ()
+    migration = next((project / "src" / "my_library" / "migrations").glob("*.sql"))
+    for changed_file, addition in (
+        ("src/my_library/core.py", "# a line the defaults do not have\n"),
+        (f"src/my_library/migrations/{migration.name}", "-- nor this one\n"),
+        ("tests/library.py", "# nor this\n"),
+        ("pyproject.toml", '[tool.coverage.html]\ndirectory = "elsewhere"\n'),
+    ):
+        changed = tmp_path / changed_file.replace("/", "_")
+        shutil.copytree(project, changed)
+        with (changed / changed_file).open("a") as file:
+            file.write(addition)
+        assert suite_beyond_the_defaults(changed, defaults) == (), changed_file
 
 
 @pytest.mark.generated_suite
