@@ -13,6 +13,17 @@ EQUIVALENTS = Path(__file__).resolve().parent / "equivalents.txt"
 PACKAGE = "my_library"  # the default answers' package
 
 
+def function_of(name: str) -> str:
+    """The mutated function of the mutant mutmut calls ``name``: ``_cli._print_status`` or
+    ``_dualmode.DualModeLibrary.initialize``."""
+    module, _, mangled = name.removeprefix(f"{PACKAGE}.").rpartition(".")
+    mangled = mangled.rpartition("__mutmut_")[0]
+    if mangled.startswith("x\u01c1"):
+        _, cls, method = mangled.split("\u01c1")
+        return f"{module}.{cls}.{method}"
+    return f"{module}.{mangled.removeprefix('x_')}"
+
+
 @dataclass(frozen=True)
 class Mutant:
     name: str
@@ -21,13 +32,7 @@ class Mutant:
 
     @property
     def function(self) -> str:
-        """``_cli._print_status`` or ``_dualmode.DualModeLibrary.initialize``."""
-        module, _, mangled = self.name.removeprefix(f"{PACKAGE}.").rpartition(".")
-        mangled = mangled.rpartition("__mutmut_")[0]
-        if mangled.startswith("x\u01c1"):
-            _, cls, method = mangled.split("\u01c1")
-            return f"{module}.{cls}.{method}"
-        return f"{module}.{mangled.removeprefix('x_')}"
+        return function_of(self.name)
 
     @property
     def change(self) -> str:

@@ -37,7 +37,7 @@ from functools import cache
 from pathlib import Path
 
 import pytest
-from mutant_keys import Mutant, read_equivalents
+from mutant_keys import Mutant, function_of, read_equivalents
 
 # A test may take TIME_LIMIT_FACTOR times its recorded time, at least MIN_TIME_LIMIT s, and
 # TIME_LIMIT when it has none; the first and the last EDGE_ALLOWANCE more.
@@ -109,7 +109,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     if durations:
         items.sort(key=lambda item: durations.get(item.nodeid, math.inf))
     if mutant := _mutant():
-        killers = _killers(Mutant(mutant, "", "").function)
+        killers = _killers(function_of(mutant))
         # Stable: killers by (fast ones first, most kills first), then the rest as sorted.
         items.sort(key=lambda item: killers.get(item.nodeid, (True, 1)))
 
@@ -118,7 +118,7 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     if not report.failed or not (mutant := _mutant()):
         return
     timed_out = "from pytest-timeout" in str(report.longrepr)
-    line = f"{Mutant(mutant, '', '').function}\t{report.nodeid}\t{int(timed_out)}\n"
+    line = f"{function_of(mutant)}\t{report.nodeid}\t{int(timed_out)}\n"
     fd = os.open(_here / KILLERS, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         os.write(fd, line.encode())
@@ -165,7 +165,7 @@ def _equivalents() -> dict[str, str]:
 
 def _is_listed_equivalent(name: str) -> bool:
     """Whether the mutant's key (its function and change) is in equivalents.txt."""
-    function = Mutant(name, "", "").function
+    function = function_of(name)
     if not any(key.startswith(f"{function}: ") for key in _equivalents()):
         return False  # most mutants: no diff to make (12 ms each with mutmut's libcst)
     try:

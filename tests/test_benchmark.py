@@ -37,16 +37,8 @@ def test_benchmark_prints_medians_and_ratios() -> None:
     # in less time. 1000 tests take about 2 s more than 20: no single run's noise hides it.
     out = run_benchmark(
         "fixture_overhead.py",
-        *(
-            "--rounds",
-            "3",
-            "--marginal",
-            "--marginal-rounds",
-            "1",
-            "--marginal-sizes",
-            "20",
-            "1000",
-        ),
+        *("--rounds", "3", "--marginal", "--marginal-rounds", "1"),
+        *("--marginal-sizes", "20", "1000"),
     )
     medians = re.findall(r"^  (?!isolation).+ (\d+\.\d\d) ms$", out, re.MULTILINE)
     overheads = re.findall(r"^  isolation overhead, .+ (-?\d+\.\d\d) ms$", out, re.M)
