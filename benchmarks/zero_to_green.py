@@ -165,15 +165,14 @@ def main() -> None:
     runs = {"uv": max(args.runs, 2)}
     if not args.no_pip:
         runs["pip"] = runs["uv"] if args.pip_runs is None else max(args.pip_runs, 1)
-    best: dict[str, float] = {}
-    busy_of_best: float | None = None
-    cpus = os.cpu_count() or 1
+    # Per route, the fastest warm run: (seconds, CPU-seconds busy or None).
+    best: dict[str, tuple[float, float | None]] = {}
     with tempfile.TemporaryDirectory(prefix="zero-to-green-") as tmp:
         work = Path(tmp)
         template = snapshot_template(work / "template")
         for route, count in runs.items():
             print(f"{route} route:")
-            totals: list[float] = []
+            totals: list[tuple[float, float | None]] = []
             for n in range(1, count + 1):
                 copy, test, busy = one_run(template, work, route, env)
                 # With one run, its figure is the only one (whatever the cache held).
@@ -185,27 +184,27 @@ def main() -> None:
                     f" + command {test:5.1f} s{cpu}{note}"
                 )
                 if not warming:
-                    if route == "uv" and (not totals or copy + test < min(totals)):
-                        busy_of_best = busy
-                    totals.append(copy + test)
+                    totals.append((copy + test, busy))
                 if args.breakdown and n == count and route == "uv":
                     one_process(work / "project-uv", env)
-            best[route] = min(totals)
+            best[route] = min(totals, key=lambda total: total[0])
             if args.breakdown:
                 install = install_only(template, work, route, env)
                 print(f"  of which environment + install alone: {install:.1f} s")
     if "pip" in best:
         cache = "warm cache" if runs["pip"] > 1 else "one run"
-        print(f"zero to green (pip route, {cache}): {best['pip']:.1f} s")
-    if busy_of_best is not None:
+        print(f"zero to green (pip route, {cache}): {best['pip'][0]:.1f} s")
+    seconds, busy = best["uv"]
+    if busy is not None:
         # However its processes are scheduled, that much work takes at least busy / CPUs of
         # wall time here: the floor of the figure below on this machine (machine-wide, so
         # other load on a shared machine counts in it too).
+        cpus = os.cpu_count() or 1
         print(
-            f"CPU of that uv run: {busy_of_best:.1f} CPU-s on {cpus} CPUs, so at least"
-            f" {busy_of_best / cpus:.1f} s of wall time however it is scheduled"
+            f"CPU of that uv run: {busy:.1f} CPU-s on {cpus} CPUs, so at least"
+            f" {busy / cpus:.1f} s of wall time however it is scheduled"
         )
-    print(f"zero to green (uv, warm cache): {best['uv']:.1f} s")
+    print(f"zero to green (uv, warm cache): {seconds:.1f} s")
 
 
 if __name__ == "__main__":
