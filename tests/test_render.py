@@ -408,11 +408,10 @@ def test_installed_variants_have_the_defaults_code_but_for_names(
     only: the other installed variants' code must be the same, names and strings apart.
     A template change that makes it differ (an ``{% if %}`` on the Python floor, say) fails
     here: measure that variant's coverage too."""
-    default = default_shapes
     shapes = _code_shapes(generate(INSTALL_VARIANTS[variant], name=f"shapes-{variant}"))
-    assert "src/my_library/_dualmode.py" in default
-    assert shapes.keys() == default.keys()
-    differ = [path for path in default if shapes[path] != default[path]]
+    assert "src/my_library/_dualmode.py" in default_shapes
+    assert shapes.keys() == default_shapes.keys()
+    differ = [path for path in default_shapes if shapes[path] != default_shapes[path]]
     assert differ == []
 
 
